@@ -1,0 +1,1 @@
+"""The ``pressluft`` command line: the same core services the console drives."""

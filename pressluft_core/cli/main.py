@@ -1,0 +1,116 @@
+"""``pressluft <command>``: argument parsing and error handling.
+
+Expected errors (:class:`PressluftError`) print one sentence to stderr and exit 2 for bad
+input or 1 for a failure; nothing expected ever shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from pressluft_core.cli import handlers
+from pressluft_core.errors import PressluftError
+
+Handler = Callable[[argparse.Namespace], int | None]
+
+
+def _add(sub: argparse._SubParsersAction, name: str, handler: Handler, help: str,
+         json_output: bool = False) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help, description=help)
+    parser.set_defaults(handler=handler)
+    if json_output:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pressluft",
+        description="Self-hosted WordPress hosting control plane. "
+        "Without a command, opens the console.",
+    )
+    parser.add_argument("--home", help="data directory (default: $PRESSLUFT_HOME or the "
+                                       "platform's user data dir)")
+    groups = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add(groups, "init", handlers.init, "create the database and data directories",
+         json_output=True)
+
+    admin = groups.add_parser("admin", help="manage the admin user").add_subparsers(
+        dest="admin_command", required=True, metavar="ACTION")
+    create = _add(admin, "create", handlers.admin_create, "create the admin user")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="display name")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input")
+
+    login = _add(groups, "login", handlers.login, "log in and keep the session for the CLI")
+    login.add_argument("--email", required=True)
+    login.add_argument("--password-stdin", action="store_true")
+    _add(groups, "logout", handlers.logout, "end the CLI's session")
+
+    settings = groups.add_parser("settings", help="operator settings").add_subparsers(
+        dest="settings_command", required=True, metavar="ACTION")
+    get = _add(settings, "get", handlers.settings_get, "show settings", json_output=True)
+    get.add_argument("key", nargs="?")
+    put = _add(settings, "set", handlers.settings_set,
+               "set a setting (secrets: pass - and give the value on stdin)")
+    put.add_argument("key")
+    put.add_argument("value", nargs="?", help="new value; - reads stdin; omit with --unset")
+    put.add_argument("--unset", action="store_true", help="back to the default")
+
+    node = groups.add_parser("node", help="nodes").add_subparsers(
+        dest="node_command", required=True, metavar="ACTION")
+    add = _add(node, "add", handlers.node_add, "register a node", json_output=True)
+    add.add_argument("name")
+    add.add_argument("--hostname", required=True)
+    add.add_argument("--port", type=int, default=22)
+    add.add_argument("--user", default="root")
+    add.add_argument("--public-ip")
+    add.add_argument("--local", action="store_true", help="this host runs the control plane")
+    _add(node, "list", handlers.node_list, "list nodes", json_output=True)
+
+    site = groups.add_parser("site", help="sites").add_subparsers(
+        dest="site_command", required=True, metavar="ACTION")
+    screate = _add(site, "create", handlers.site_create,
+                   "create a site and its production environment", json_output=True)
+    screate.add_argument("name")
+    screate.add_argument("--slug", required=True)
+    screate.add_argument("--node", help="node id or name (default: the local node)")
+    screate.add_argument("--preset", default="content-protect",
+                         choices=["content-protect", "commerce-protect"])
+    screate.add_argument("--admin-email")
+    _add(site, "list", handlers.site_list, "list sites", json_output=True)
+
+    env = groups.add_parser("env", help="environments").add_subparsers(
+        dest="env_command", required=True, metavar="ACTION")
+    elist = _add(env, "list", handlers.env_list, "list environments", json_output=True)
+    elist.add_argument("--site", help="site id or slug")
+
+    job = groups.add_parser("jobs", help="jobs").add_subparsers(
+        dest="jobs_command", required=True, metavar="ACTION")
+    jlist = _add(job, "list", handlers.jobs_list, "list jobs", json_output=True)
+    jlist.add_argument("--status")
+    jlist.add_argument("--site", help="site id or slug")
+    jlist.add_argument("--type", dest="job_type")
+    jlist.add_argument("--limit", type=int, default=50)
+    jshow = _add(job, "show", handlers.jobs_show, "show one job", json_output=True)
+    jshow.add_argument("job_id", help="job id or a unique prefix of it")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        print("pressluft: no command given; run `pressluft --help`", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args) or 0
+    except PressluftError as exc:
+        print(f"pressluft: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("pressluft: interrupted", file=sys.stderr)
+        return 130

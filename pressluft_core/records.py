@@ -1,0 +1,132 @@
+"""What services hand out: frozen snapshots of rows, never live peewee models.
+
+The console and the CLI render these; they cannot write through them, so every change
+goes through a service (validation, transaction, audit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, TypeVar
+
+import peewee
+
+T = TypeVar("T")
+
+
+def from_row(cls: type[T], row: peewee.Model) -> T:
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: getattr(row, name) for name in names})
+
+
+def as_dict(record: Any) -> dict[str, Any]:
+    return dataclasses.asdict(record)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    name: str
+    hostname: str
+    public_ip: str | None
+    ssh_port: int
+    ssh_user: str
+    status: str
+    is_local: bool
+    last_seen_at: str | None
+    created_at: str
+    updated_at: str
+    state_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteRecord:
+    id: str
+    name: str
+    slug: str
+    status: str
+    primary_environment_id: str | None
+    created_at: str
+    updated_at: str
+    state_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvironmentRecord:
+    id: str
+    site_id: str
+    name: str
+    slug: str
+    environment_type: str
+    status: str
+    node_id: str
+    source_environment_id: str | None
+    promotion_preset: str
+    preview_url: str
+    primary_domain_id: str | None
+    current_release_id: str | None
+    drift_status: str
+    drift_checked_at: str | None
+    last_drift_check_id: str | None
+    created_at: str
+    updated_at: str
+    state_version: int
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRecord:
+    id: str
+    job_type: str
+    status: str
+    site_id: str | None
+    environment_id: str | None
+    node_id: str | None
+    payload_json: str
+    attempt_count: int
+    max_attempts: int
+    run_after: str | None
+    locked_at: str | None
+    locked_by: str | None
+    started_at: str | None
+    finished_at: str | None
+    error_code: str | None
+    error_message: str | None
+    created_at: str
+    updated_at: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return json.loads(self.payload_json)
+
+
+@dataclasses.dataclass(frozen=True)
+class UserRecord:
+    id: str
+    email: str
+    display_name: str
+    role: str
+    is_active: bool
+    created_at: str
+    updated_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AuditRecord:
+    id: str
+    user_id: str
+    action: str
+    resource_type: str
+    resource_id: str
+    result: str
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """The authenticated user behind a service call."""
+
+    user_id: str
+    session_id: str
+    email: str
+    role: str

@@ -1,0 +1,60 @@
+"""Nodes: the Linux hosts that run sites. Registration only records the node; checking and
+provisioning it are jobs."""
+
+from __future__ import annotations
+
+from pressluft_core import validation
+from pressluft_core.clock import new_id
+from pressluft_core.errors import NotFoundError, ValidationError
+from pressluft_core.models import Node
+from pressluft_core.records import Actor, NodeRecord, from_row
+from pressluft_core.services.base import Service, mutation
+
+
+class NodesService(Service):
+    @mutation("node.register", "node", target="name")
+    def register(
+        self,
+        actor: Actor,
+        name: str,
+        hostname: str,
+        *,
+        ssh_port: int = 22,
+        ssh_user: str = "root",
+        public_ip: str | None = None,
+        is_local: bool = False,
+    ) -> NodeRecord:
+        name = validation.slug("name", name)
+        hostname = validation.hostname("hostname", hostname)
+        ssh_port = validation.port("ssh_port", ssh_port)
+        ssh_user = validation.unix_user("ssh_user", ssh_user)
+        if public_ip:
+            public_ip = validation.ipv4("public_ip", public_ip)
+        if Node.select().where(Node.name == name).exists():
+            raise ValidationError("name", f"a node named {name!r} already exists")
+        if is_local and Node.select().where(Node.is_local == 1).exists():
+            raise ValidationError("is_local", "this host is already registered as the local node")
+        now = self.rt.now()
+        node_id = new_id()
+        Node.insert(
+            id=node_id, name=name, hostname=hostname, public_ip=public_ip or None,
+            ssh_port=ssh_port, ssh_user=ssh_user, status="provisioning",
+            is_local=is_local, created_at=now, updated_at=now,
+        ).execute()
+        return from_row(NodeRecord, Node.get_by_id(node_id))
+
+    def list(self, token: str) -> list[NodeRecord]:
+        self.auth.require(token)
+        return [from_row(NodeRecord, n) for n in Node.select().order_by(Node.name)]
+
+    def get(self, token: str, ref: str) -> NodeRecord:
+        """By id or name."""
+        self.auth.require(token)
+        return from_row(NodeRecord, find_node(ref))
+
+
+def find_node(ref: str) -> Node:
+    node = Node.get_or_none((Node.id == ref) | (Node.name == ref))
+    if node is None:
+        raise NotFoundError(f"no node {ref!r}: see `pressluft node list`")
+    return node

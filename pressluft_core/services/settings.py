@@ -1,0 +1,179 @@
+"""Operator settings: the seed's known keys plus the storage, retention and ACME keys.
+
+Each key has one spec: how its value is checked, its default, and whether it is a secret.
+A secret's value goes to the secrets store; the ``settings`` row then holds only a
+reference (``secret:<name>``) so the database never carries the value.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from pressluft_core import validation
+from pressluft_core.errors import ValidationError
+from pressluft_core.models import Setting
+from pressluft_core.services.base import Service, mutation
+
+SECRET_REF_PREFIX = "secret:"
+MASK = "********"
+
+
+def _url(key: str, value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValidationError(key, f"{value!r} is not an http(s) URL")
+    validation.hostname(key, parsed.hostname)
+    return value
+
+
+def _bucket(key: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+        raise ValidationError(key, f"{value!r} is not a valid S3 bucket name")
+    return value
+
+
+def _prefix(key: str, value: str) -> str:
+    value = value.strip("/")
+    if not re.fullmatch(r"[A-Za-z0-9._/-]{0,200}", value) or ".." in value.split("/"):
+        raise ValidationError(key, "use letters, digits, '.', '_', '-' and '/' only")
+    return value
+
+
+def _region(key: str, value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]{1,40}", value):
+        raise ValidationError(key, f"{value!r} is not a valid region name")
+    return value
+
+
+def _days(key: str, value: str) -> str:
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise ValidationError(key, "must be a whole number of days from 1 to 3650")
+    return str(int(value))
+
+
+def _json_object(key: str, value: str) -> str:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(key, f"is not valid JSON ({exc.msg})") from None
+    if not isinstance(parsed, dict):
+        raise ValidationError(key, "must be a JSON object")
+    return value
+
+
+def _token(key: str, value: str) -> str:
+    if not value or len(value) > 256 or any(ord(c) < 33 for c in value):
+        raise ValidationError(key, "must be non-empty, without spaces or control characters")
+    return value
+
+
+def _provider(key: str, value: str) -> str:
+    return validation.slug(key, value)
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    description: str
+    check: Callable[[str, str], str]
+    default: str | None = None
+    secret: bool = False
+
+
+SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
+    SettingSpec("control_plane_domain", "domain of the Pressluft dashboard (unset: IP:port)",
+                validation.hostname),
+    SettingSpec("preview_domain", "base domain for preview URLs (unset: sslip.io)",
+                validation.hostname),
+    SettingSpec("dns01_provider", "DNS provider for the wildcard preview certificate",
+                _provider),
+    SettingSpec("dns01_credentials_json", "DNS provider API credentials (JSON)",
+                _json_object, secret=True),
+    SettingSpec("s3_endpoint_url", "S3-compatible endpoint URL (unset: AWS)", _url),
+    SettingSpec("s3_bucket", "bucket for backups", _bucket),
+    SettingSpec("s3_region", "S3 region", _region, default="us-east-1"),
+    SettingSpec("s3_prefix", "key prefix for backups", _prefix, default="pressluft"),
+    SettingSpec("s3_access_key_id", "S3 access key id", _token, secret=True),
+    SettingSpec("s3_secret_access_key", "S3 secret access key", _token, secret=True),
+    SettingSpec("backup_retention_days", "days a backup is kept", _days, default="30"),
+    SettingSpec("acme_directory_url", "ACME directory for certificates", _url,
+                default="https://acme-v02.api.letsencrypt.org/directory"),
+    SettingSpec("acme_email", "account email for the ACME server", validation.email),
+]}
+
+
+@dataclass(frozen=True)
+class SettingValue:
+    key: str
+    value: str | None  # masked for secrets
+    is_set: bool
+    is_default: bool
+    secret: bool
+    description: str
+    updated_at: str | None
+
+
+def _spec(key: str) -> SettingSpec:
+    spec = SPECS.get(key)
+    if spec is None:
+        raise ValidationError("key", f"{key!r} is not a known setting; known: "
+                                     + ", ".join(SPECS))
+    return spec
+
+
+class SettingsService(Service):
+    def list(self, token: str) -> list[SettingValue]:
+        self.auth.require(token)
+        rows = {row.key: row for row in Setting.select()}
+        return [self._view(spec, rows.get(spec.key)) for spec in SPECS.values()]
+
+    def get(self, token: str, key: str) -> SettingValue:
+        self.auth.require(token)
+        spec = _spec(key)
+        return self._view(spec, Setting.get_or_none(Setting.key == key))
+
+    def value(self, key: str) -> str | None:
+        """The effective value for internal use by other services (secrets decrypted)."""
+        spec = _spec(key)
+        row = Setting.get_or_none(Setting.key == key)
+        if row is None:
+            return spec.default
+        if spec.secret:
+            return self.rt.secrets.get_or_none(f"setting.{key}")
+        return row.value
+
+    @mutation("settings.set", "setting", resource_id=lambda r: r.key, target="key")
+    def set(self, actor: object, key: str, value: str | None) -> SettingValue:
+        """Set ``key``; ``None`` or an empty string unsets it (back to its default)."""
+        spec = _spec(key)
+        if value is None or value == "":
+            Setting.delete().where(Setting.key == key).execute()
+            if spec.secret:
+                self.rt.secrets.delete(f"setting.{key}")
+            return self._view(spec, None)
+        if not isinstance(value, str):
+            raise ValidationError(key, "must be text")
+        value = spec.check(key, value.strip() if not spec.secret else value)
+        stored = value
+        if spec.secret:
+            self.rt.secrets.put(f"setting.{key}", value)
+            stored = SECRET_REF_PREFIX + f"setting.{key}"
+        now = self.rt.now()
+        (Setting.insert(key=key, value=stored, updated_at=now)
+         .on_conflict(conflict_target=[Setting.key],
+                      update={Setting.value: stored, Setting.updated_at: now})
+         .execute())
+        return self._view(spec, Setting.get_by_id(key))
+
+    @staticmethod
+    def _view(spec: SettingSpec, row: Setting | None) -> SettingValue:
+        if row is None:
+            return SettingValue(spec.key, spec.default, spec.default is not None, True,
+                                spec.secret, spec.description, None)
+        shown = MASK if spec.secret else row.value
+        return SettingValue(spec.key, shown, True, False, spec.secret, spec.description,
+                            row.updated_at)

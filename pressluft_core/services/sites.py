@@ -1,0 +1,90 @@
+"""Sites: creating one makes the site, its production environment and the ``site_create``
+job in one transaction; the node-side work happens when the job runs."""
+
+from __future__ import annotations
+
+from pressluft_core import validation
+from pressluft_core.clock import new_id
+from pressluft_core.errors import NotFoundError, StateError, ValidationError
+from pressluft_core.models import Environment, Node, Setting, Site
+from pressluft_core.preview import preview_url
+from pressluft_core.records import Actor, JobRecord, SiteRecord, from_row
+from pressluft_core.services import jobs
+from pressluft_core.services.base import Service, mutation
+from pressluft_core.services.nodes import find_node
+
+DEFAULT_PRESET = "content-protect"
+
+
+class SitesService(Service):
+    @mutation("site.create", "site", resource_id=lambda job: job.site_id, target="slug")
+    def create(
+        self,
+        actor: Actor,
+        name: str,
+        slug: str,
+        *,
+        node: str | None = None,
+        promotion_preset: str = DEFAULT_PRESET,
+        admin_email: str | None = None,
+    ) -> JobRecord:
+        """Returns the queued ``site_create`` job. ``node`` (id or name) defaults to the
+        local node."""
+        name = validation.display_name("name", name)
+        slug = validation.slug("slug", slug)
+        promotion_preset = validation.one_of(
+            "promotion_preset", promotion_preset, ("content-protect", "commerce-protect"))
+        admin_email = validation.email("admin_email", admin_email or actor.email)
+        target_node = find_node(node) if node else _local_node()
+        if target_node.status == "decommissioned":
+            raise StateError(f"node {target_node.name!r} is decommissioned")
+        if Site.select().where(Site.slug == slug).exists():
+            raise ValidationError("slug", f"a site with slug {slug!r} already exists")
+        now = self.rt.now()
+        site_id, env_id = new_id(), new_id()
+        Site.insert(id=site_id, name=name, slug=slug, status="deploying",
+                    created_at=now, updated_at=now).execute()
+        Environment.insert(
+            id=env_id, site_id=site_id, name="Production", slug="production",
+            environment_type="production", status="deploying", node_id=target_node.id,
+            promotion_preset=promotion_preset,
+            preview_url=preview_url(env_id, target_node, self._preview_domain()),
+            drift_status="unknown", created_at=now, updated_at=now,
+        ).execute()
+        Site.update(primary_environment_id=env_id).where(Site.id == site_id).execute()
+        return jobs.enqueue(
+            self.rt, "site_create", site_id=site_id, environment_id=env_id,
+            node_id=target_node.id,
+            payload={"site_id": site_id, "environment_id": env_id, "title": name,
+                     "admin_email": admin_email},
+        )
+
+    def list(self, token: str) -> list[SiteRecord]:
+        self.auth.require(token)
+        return [from_row(SiteRecord, s) for s in Site.select().order_by(Site.slug)]
+
+    def get(self, token: str, ref: str) -> SiteRecord:
+        """By id or slug."""
+        self.auth.require(token)
+        return from_row(SiteRecord, find_site(ref))
+
+    def _preview_domain(self) -> str | None:
+        row = Setting.get_or_none(Setting.key == "preview_domain")
+        return row.value if row else None
+
+
+def find_site(ref: str) -> Site:
+    site = Site.get_or_none((Site.id == ref) | (Site.slug == ref))
+    if site is None:
+        raise NotFoundError(f"no site {ref!r}: see `pressluft site list`")
+    return site
+
+
+def _local_node() -> Node:
+    node = Node.get_or_none(Node.is_local == 1)
+    if node is None:
+        raise ValidationError(
+            "node", "no node given and no local node registered: run "
+            "`pressluft node add --local …` or pass --node"
+        )
+    return node

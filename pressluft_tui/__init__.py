@@ -1,0 +1,1 @@
+"""The Pressluft console (Textual). Talks to :mod:`pressluft_core` services only."""
