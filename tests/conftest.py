@@ -1,0 +1,79 @@
+"""Fixtures shared by the whole suite.
+
+Every test that uses ``core`` runs once on SQLite and once on PostgreSQL (a fresh database
+per test on the server the test script started; skipped with a reason when there is none).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pressluft_core.app import Pressluft
+from pressluft_core.clock import ManualClock
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+PG_URL_ENV = "PRESSLUFT_TEST_PG_URL"
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    if request.param == "sqlite":
+        yield None
+        return
+    admin_url = os.environ.get(PG_URL_ENV)
+    if not admin_url:
+        pytest.skip(f"PostgreSQL: {PG_URL_ENV} not set (scripts/test starts a server)")
+    name = f"pltest_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(admin_url, name)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock("2026-03-01T12:00:00Z")
+
+
+@pytest.fixture
+def core(home: Path, database_url: str | None, clock: ManualClock) -> Iterator[Pressluft]:
+    app = Pressluft.open(home, database_url=database_url, clock=clock)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def token(core: Pressluft) -> str:
+    core.auth.create_admin(ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD)
+    session_token, _user = core.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    return session_token
+
+
+@pytest.fixture
+def local_node(core: Pressluft, token: str):
+    return core.nodes.register(token, "local", "localhost", public_ip="127.0.0.1",
+                               is_local=True)
