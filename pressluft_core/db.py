@@ -40,7 +40,7 @@ def make_database(url: str | None, sqlite_path: Path) -> peewee.Database:
             )
         # autoconnect + thread-local connections: each worker thread gets its own.
         return peewee.PostgresqlDatabase(
-            url.replace("postgres://", "postgresql://", 1), autorollback=True
+            url.replace("postgres://", "postgresql://", 1)
         )
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     return peewee.SqliteDatabase(str(sqlite_path), pragmas=SQLITE_PRAGMAS, timeout=30)

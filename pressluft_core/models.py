@@ -68,6 +68,7 @@ class Node(BaseModel):
     created_at = peewee.TextField()
     updated_at = peewee.TextField()
     state_version = peewee.IntegerField(default=1)
+    ssh_host_key = peewee.TextField(null=True)  # addition (migration 3)
 
     class Meta:
         table_name = "nodes"
@@ -188,6 +189,8 @@ class Job(BaseModel):
     error_message = peewee.TextField(null=True)
     created_at = peewee.TextField()
     updated_at = peewee.TextField()
+    progress = peewee.TextField(null=True)  # addition (migration 3)
+    queue_seq = peewee.BigIntegerField(null=True)  # addition (migration 3)
 
     class Meta:
         table_name = "jobs"
@@ -249,3 +252,16 @@ class LoginThrottle(BaseModel):
 
     class Meta:
         table_name = "login_throttle"
+
+
+class JobSchedule(BaseModel):
+    """Addition (migration 3): a periodic job enqueued for one period."""
+
+    name = peewee.TextField()
+    period_key = peewee.TextField()
+    job_id = peewee.TextField()
+    created_at = peewee.TextField()
+
+    class Meta:
+        table_name = "job_schedules"
+        primary_key = peewee.CompositeKey("name", "period_key")

@@ -94,6 +94,7 @@ class JobRecord:
     error_message: str | None
     created_at: str
     updated_at: str
+    progress: str | None = None
 
     @property
     def payload(self) -> dict[str, Any]:

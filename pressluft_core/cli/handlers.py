@@ -93,17 +93,6 @@ def settings_set(args: argparse.Namespace) -> None:
     print(f"{result.key} = {result.value if result.is_set else '(unset)'}")
 
 
-def node_add(args: argparse.Namespace) -> None:
-    app, token = _session(args)
-    node = app.nodes.register(token, args.name, args.hostname, ssh_port=args.port,
-                              ssh_user=args.user, public_ip=args.public_ip,
-                              is_local=args.local)
-    if args.json:
-        output.emit_json(node)
-    else:
-        print(f"node {node.name} registered ({node.id}), status {node.status}")
-
-
 def node_list(args: argparse.Namespace) -> None:
     app, token = _session(args)
     nodes = app.nodes.list(token)

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pressluft_core.cli import handlers
+from pressluft_core.cli import handlers, runner
 from pressluft_core.errors import PressluftError
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -63,14 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     node = groups.add_parser("node", help="nodes").add_subparsers(
         dest="node_command", required=True, metavar="ACTION")
-    add = _add(node, "add", handlers.node_add, "register a node", json_output=True)
+    add = _add(node, "add", runner.node_add, "register a node and check it", json_output=True)
     add.add_argument("name")
     add.add_argument("--hostname", required=True)
     add.add_argument("--port", type=int, default=22)
     add.add_argument("--user", default="root")
     add.add_argument("--public-ip")
     add.add_argument("--local", action="store_true", help="this host runs the control plane")
+    add.add_argument("--no-check", action="store_true", help="register without connecting")
     _add(node, "list", handlers.node_list, "list nodes", json_output=True)
+    check = _add(node, "check", runner.node_check, "check that a node is reachable",
+                 json_output=True)
+    check.add_argument("name", help="node id or name")
+    _add(node, "key", runner.node_key, "print the SSH public key to install on nodes")
 
     site = groups.add_parser("site", help="sites").add_subparsers(
         dest="site_command", required=True, metavar="ACTION")
@@ -98,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
     jlist.add_argument("--limit", type=int, default=50)
     jshow = _add(job, "show", handlers.jobs_show, "show one job", json_output=True)
     jshow.add_argument("job_id", help="job id or a unique prefix of it")
+    jfollow = _add(job, "follow", runner.jobs_follow, "print a job's log live until it ends")
+    jfollow.add_argument("job_id")
+    jcancel = _add(job, "cancel", runner.jobs_cancel, "cancel a queued or running job")
+    jcancel.add_argument("job_id")
+
+    work = _add(groups, "worker", runner.worker, "run the job worker daemon")
+    work.add_argument("--until-empty", action="store_true",
+                      help="exit once no job is queued or running")
+    work.add_argument("--poll", type=float, default=2.0, help="poll interval, seconds")
+    work.add_argument("--lease", type=float, default=60.0, help="job lease, seconds")
+    work.add_argument("--concurrency", type=int, default=8)
+    work.add_argument("--shutdown-grace", type=float, default=30.0,
+                      help="seconds running jobs get to finish on SIGTERM")
     return parser
 
 

@@ -59,18 +59,20 @@ class AuthService:
         now = self.rt.now()
         with write_transaction(self.rt.db):
             existing = User.select().where(User.role == "admin").first()
-            if existing is not None:
+            if existing is None:
+                user_id = new_id()
+                User.insert(id=user_id, email=email, display_name=display_name, role="admin",
+                            password_hash=password_hash, is_active=True, created_at=now,
+                            updated_at=now).execute()
+                write_audit(self.rt, user_id, "admin.create", "user", user_id, "ok")
+            else:
+                # Committed with this transaction, not rolled back by the refusal below.
                 write_audit(self.rt, existing.id, "admin.create", "user", "-",
                             "refused: an admin already exists")
-                raise StateError(
-                    f"an admin already exists ({existing.email}); Pressluft has one admin "
-                    "for now"
-                )
-            user_id = new_id()
-            User.insert(id=user_id, email=email, display_name=display_name, role="admin",
-                        password_hash=password_hash, is_active=True, created_at=now,
-                        updated_at=now).execute()
-            write_audit(self.rt, user_id, "admin.create", "user", user_id, "ok")
+        if existing is not None:
+            raise StateError(
+                f"an admin already exists ({existing.email}); Pressluft has one admin for now"
+            )
         return from_row(UserRecord, User.get_by_id(user_id))
 
     # -- sessions -----------------------------------------------------------------------

@@ -9,19 +9,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from peewee import fn
+
 from pressluft_core.clock import new_id
-from pressluft_core.errors import NotFoundError, ValidationError
-from pressluft_core.models import Job
-from pressluft_core.records import JobRecord, from_row
-from pressluft_core.services.base import Runtime, Service
+from pressluft_core.db import dialect_of
+from pressluft_core.errors import ConflictError, NotFoundError, StateError, ValidationError
+from pressluft_core.jobs.events import BUS, JobEnqueued, JobStateChanged
+from pressluft_core.models import Environment, Job, Site
+from pressluft_core.records import Actor, JobRecord, from_row
+from pressluft_core.services.base import Runtime, Service, mutation
 
 SITE_JOB_TYPES = (
     "site_create", "site_import", "env_create", "env_deploy", "env_update", "env_restore",
     "env_promote", "backup_create", "domain_add", "domain_remove", "drift_check",
     "health_check", "release_rollback",
 )
-NODE_JOB_TYPES = ("node_provision", "node_check", "backup_cleanup", "noop")
-JOB_TYPES = SITE_JOB_TYPES + NODE_JOB_TYPES
+NODE_JOB_TYPES = ("node_provision", "node_check", "noop")
+GLOBAL_JOB_TYPES = ("backup_cleanup",)
+JOB_TYPES = SITE_JOB_TYPES + NODE_JOB_TYPES + GLOBAL_JOB_TYPES
 DEFAULT_MAX_ATTEMPTS = 3
 FORBIDDEN_PAYLOAD_KEYS = ("password", "secret", "private_key", "token", "credentials")
 
@@ -41,17 +46,21 @@ def enqueue(
         raise ValidationError("job_type", f"{job_type!r} is not one of: {', '.join(JOB_TYPES)}")
     if job_type in SITE_JOB_TYPES and site_id is None:
         raise ValidationError("site_id", f"a {job_type} job needs a site")
-    if site_id is None and node_id is None:
+    if site_id is None and node_id is None and job_type not in GLOBAL_JOB_TYPES:
         raise ValidationError("node_id", f"a node-scoped {job_type} job needs a node")
     _refuse_secrets(payload)
     now = rt.now()
     job_id = new_id()
+    row: dict[str, Any] = {}
+    if dialect_of(rt.db) == "sqlite":  # PostgreSQL fills queue_seq from its sequence
+        row["queue_seq"] = Job.select(fn.COALESCE(fn.MAX(Job.queue_seq), 0) + 1).scalar()
     Job.insert(
         id=job_id, job_type=job_type, status="queued", site_id=site_id,
         environment_id=environment_id, node_id=node_id,
         payload_json=json.dumps(payload, sort_keys=True), attempt_count=0,
-        max_attempts=max_attempts, run_after=now, created_at=now, updated_at=now,
+        max_attempts=max_attempts, run_after=now, created_at=now, updated_at=now, **row,
     ).execute()
+    rt.db.after_commit(lambda: BUS.publish(JobEnqueued(job_id)))
     return from_row(JobRecord, Job.get_by_id(job_id))
 
 
@@ -91,6 +100,22 @@ class JobsService(Service):
             query = query.where(Job.job_type == job_type)
         return [from_row(JobRecord, row) for row in query.limit(limit)]
 
+    @mutation("job.cancel", "job", target="job_id")
+    def cancel(self, actor: Actor, job_id: str) -> JobRecord:
+        if actor.role != "admin":
+            raise StateError("only an admin can cancel jobs")
+        return cancel_job(self.rt, find_job(job_id))
+
+    @mutation("job.enqueue", "job", target="job_type")
+    def enqueue_diagnostic(self, actor: Actor, job_type: str, *, payload: dict[str, Any],
+                           site_id: str | None = None, node_id: str | None = None,
+                           max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> JobRecord:
+        """Queue a ``noop`` diagnostic job (tests, benchmarks, checking the runner)."""
+        if job_type != "noop":
+            raise ValidationError("job_type", "only noop jobs can be queued directly")
+        return enqueue(self.rt, job_type, payload=payload, site_id=site_id, node_id=node_id,
+                       max_attempts=max_attempts)
+
     def get(self, token: str, job_id: str) -> JobRecord:
         """By full id or by a unique prefix of at least 4 characters (as the console shows)."""
         self.auth.require(token)
@@ -110,3 +135,37 @@ def find_job(job_id: str) -> Job:
         if len(matches) > 1:
             raise ValidationError("job_id", f"{job_id!r} matches several jobs; give more of it")
     raise NotFoundError(f"no job {job_id!r}")
+
+
+def cancel_job(rt: Runtime, job: Job) -> JobRecord:
+    """``queued|running → cancelled`` in one transaction. A running job's worker hears of
+    it (event in-process, heartbeat elsewhere) and stops the remote process; nothing is
+    rolled back, so a resource the job was changing is marked ``failed``."""
+    from pressluft_core.jobs.registry import REGISTRY, load_handlers
+
+    if job.status not in ("queued", "running"):
+        raise StateError(f"job {job.id[:8]} is {job.status}; only queued or running jobs "
+                         "can be cancelled")
+    now = rt.now()
+    updated = Job.update(status="cancelled", finished_at=now, updated_at=now,
+                         error_code="CANCELLED", error_message="cancelled by an admin").where(
+        (Job.id == job.id) & (Job.status == job.status)).execute()
+    if not updated:
+        raise ConflictError(f"job {job.id[:8]} changed while cancelling; look again")
+    load_handlers()
+    job_type = REGISTRY.get(job.job_type)
+    if job_type and job_type.running_status:
+        _fail_if_mid_mutation(job, job_type.running_status, job_type.moves_site, now)
+    rt.db.after_commit(lambda: BUS.publish(JobStateChanged(job.id, "cancelled")))
+    return from_row(JobRecord, Job.get_by_id(job.id))
+
+
+def _fail_if_mid_mutation(job: Job, running_status: str, moves_site: bool, now: str) -> None:
+    if job.environment_id:
+        Environment.update(status="failed", updated_at=now,
+                           state_version=Environment.state_version + 1).where(
+            (Environment.id == job.environment_id) & (Environment.status == running_status)
+        ).execute()
+    if moves_site and job.site_id:
+        Site.update(status="failed", updated_at=now, state_version=Site.state_version + 1).where(
+            (Site.id == job.site_id) & (Site.status == running_status)).execute()

@@ -7,7 +7,8 @@ from pressluft_core import validation
 from pressluft_core.clock import new_id
 from pressluft_core.errors import NotFoundError, ValidationError
 from pressluft_core.models import Node
-from pressluft_core.records import Actor, NodeRecord, from_row
+from pressluft_core.records import Actor, JobRecord, NodeRecord, from_row
+from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
 
 
@@ -42,6 +43,20 @@ class NodesService(Service):
             is_local=is_local, created_at=now, updated_at=now,
         ).execute()
         return from_row(NodeRecord, Node.get_by_id(node_id))
+
+    @mutation("node.check", "node", resource_id=lambda job: job.node_id, target="ref")
+    def check(self, actor: Actor, ref: str) -> JobRecord:
+        """Queue a connectivity check; it sets the node active or unreachable."""
+        node = find_node(ref)
+        return jobs.enqueue(self.rt, "node_check", node_id=node.id,
+                            payload={"node_id": node.id}, max_attempts=1)
+
+    def public_key(self, token: str) -> str:
+        """The control plane's SSH public key, for the operator to install on nodes."""
+        from pressluft_core.remote.keys import public_key_line
+
+        self.auth.require(token)
+        return public_key_line(self.rt.secrets)
 
     def list(self, token: str) -> list[NodeRecord]:
         self.auth.require(token)

@@ -1,0 +1,1 @@
+"""The job runner: queue, worker, handlers, logs and scheduler (DESIGN.md §4)."""

@@ -1,0 +1,97 @@
+"""What a step gets: the job, its payload, its log, its node, and a way to run commands
+there that streams output into the log and honours cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.logs import JobLog, Redactor
+from pressluft_core.models import Node
+from pressluft_core.records import JobRecord
+from pressluft_core.services.base import Runtime
+
+if TYPE_CHECKING:
+    from pressluft_core.remote.connection import ConnectionPool, NodeSession, RunResult
+
+
+class JobContext:
+    def __init__(self, rt: Runtime, job: JobRecord, log: JobLog, redactor: Redactor,
+                 pool: ConnectionPool | None) -> None:
+        self.rt = rt
+        self.job = job
+        self.log = log
+        self.cancel = asyncio.Event()
+        self.cancel_reason: str | None = None
+        self._redactor = redactor
+        self._pool = pool
+        try:
+            self.payload: dict[str, Any] = json.loads(job.payload_json)
+        except json.JSONDecodeError as exc:
+            raise JobFailure("INVALID_PAYLOAD", f"payload is not JSON: {exc.msg}") from None
+
+    # -- helpers for steps --------------------------------------------------------------
+
+    def info(self, message: str) -> None:
+        self.log.write("info", message)
+
+    def require(self, key: str) -> Any:
+        if key not in self.payload:
+            raise JobFailure("INVALID_PAYLOAD", f"payload has no {key!r}")
+        return self.payload[key]
+
+    def secret(self, name: str) -> str:
+        """A value from the secrets store, registered so it never shows in the log."""
+        value = self.rt.secrets.get(name)
+        self._redactor.add(value)
+        return value
+
+    def node(self) -> Node:
+        if not self.job.node_id:
+            raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")
+        node = Node.get_or_none(Node.id == self.job.node_id)
+        if node is None:
+            raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
+        return node
+
+    async def session(self) -> NodeSession:
+        from pressluft_core.remote.connection import NodeTarget
+
+        if self._pool is None:
+            raise JobFailure("INTERNAL_ERROR", "this worker has no SSH connection pool")
+        node = self.node()
+        target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
+                            user=node.ssh_user, known_host_key=node.ssh_host_key)
+        return await self._pool.session(target)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        sudo: bool = True,
+        ok_exit: Sequence[int] = (0,),
+        retryable: bool = False,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run ``argv`` on the job's node, output streamed into the log line by line.
+
+        An exit status outside ``ok_exit`` fails the step: ``COMMAND_FAILED``, or
+        ``STEP_RETRYABLE`` when the step knows a retry can help.
+        """
+        session = await self.session()
+        result = await session.run(
+            argv, input=input, sudo=sudo, timeout=timeout, cancel=self.cancel,
+            on_output=lambda stream, line: self.log.write(
+                "out" if stream == "stdout" else "err", line),
+        )
+        if result.exit_status not in ok_exit:
+            raise JobFailure(
+                "STEP_RETRYABLE" if retryable else "COMMAND_FAILED",
+                f"`{argv[0]}` exited with status {result.exit_status} on node "
+                f"{self.node().name}",
+            )
+        return result

@@ -1,0 +1,300 @@
+"""The worker: claims jobs, runs their steps, renews leases, takes back dead workers' jobs
+and drives the scheduler. Embedded in the console (own thread and event loop) or run as
+the ``pressluft worker`` daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pressluft_core.errors import PressluftError
+from pressluft_core.jobs import queue
+from pressluft_core.jobs.context import JobContext
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
+from pressluft_core.jobs.logs import JobLog, Redactor, log_path
+from pressluft_core.jobs.registry import REGISTRY, load_handlers
+from pressluft_core.jobs.scheduler import Scheduler
+from pressluft_core.models import Job, Node
+from pressluft_core.records import JobRecord
+from pressluft_core.services.base import Runtime
+
+if TYPE_CHECKING:
+    from pressluft_core.remote.connection import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerSettings:
+    poll_interval: float = 2.0
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 15.0
+    max_concurrent: int = 8
+    cancel_grace: float = 10.0
+    shutdown_grace: float = 30.0
+    run_scheduler: bool = True
+
+
+@dataclass
+class _Running:
+    job: JobRecord
+    ctx: JobContext | None
+    task: asyncio.Task[None]
+
+
+class Worker:
+    def __init__(self, rt: Runtime, settings: WorkerSettings | None = None,
+                 worker_id: str | None = None) -> None:
+        load_handlers()
+        self.rt = rt
+        self.settings = settings or WorkerSettings()
+        self.worker_id = worker_id or queue.worker_identity()
+        self.scheduler = Scheduler(rt)
+        self._running: dict[str, _Running] = {}
+        self._pool: ConnectionPool | None = None
+        self._wake: asyncio.Event | None = None
+
+    # -- main loop ----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None, *, until_empty: bool = False,
+                  only_job_id: str | None = None) -> None:
+        """Work until ``stop`` is set; ``until_empty`` returns once the queue is drained,
+        ``only_job_id`` runs just that job (the CLI's "run it now")."""
+        stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        unsubscribe = BUS.subscribe(lambda event: self._on_event(loop, event))
+        beat = asyncio.create_task(self._heartbeat_loop(stop), name="worker-heartbeat")
+        last_recovery = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() - last_recovery > self.settings.lease_seconds / 2:
+                    last_recovery = time.monotonic()
+                    queue.recover_expired(self.rt, self.settings.lease_seconds)
+                if self.settings.run_scheduler and only_job_id is None:
+                    self.scheduler.tick()
+                claimed = self._claim_available(only_job_id)
+                if not self._running and not claimed and self._finished(until_empty,
+                                                                        only_job_id):
+                    break
+                self._wake.clear()
+                waiters = [asyncio.create_task(self._wake.wait()),
+                           asyncio.create_task(stop.wait())]
+                waiters += [r.task for r in self._running.values()]
+                await asyncio.wait(waiters, timeout=self.settings.poll_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters[:2]:
+                    waiter.cancel()
+        finally:
+            unsubscribe()
+            await self._shutdown()
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            if self._pool is not None:
+                await self._pool.close()
+
+    def _on_event(self, loop: asyncio.AbstractEventLoop, event: JobEvent) -> None:
+        wake = self._wake
+        if wake is None:
+            return
+        if isinstance(event, JobEnqueued):
+            loop.call_soon_threadsafe(wake.set)
+        elif isinstance(event, JobStateChanged) and event.status == "cancelled":
+            loop.call_soon_threadsafe(self._stop_job, event.job_id, "cancelled")
+
+    def _claim_available(self, only_job_id: str | None) -> bool:
+        claimed = False
+        while len(self._running) < self.settings.max_concurrent:
+            job = queue.claim_next(self.rt, self.worker_id, only_job_id)
+            if job is None:
+                break
+            claimed = True
+            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            self._running[job.id] = _Running(job, None, task)
+            task.add_done_callback(lambda _t, job_id=job.id: self._running.pop(job_id, None))
+            if only_job_id:
+                break
+        return claimed
+
+    def _finished(self, until_empty: bool, only_job_id: str | None) -> bool:
+        if only_job_id:
+            job = Job.get_or_none(Job.id == only_job_id)
+            return job is None or job.status != "running"
+        if until_empty:
+            return not Job.select().where(Job.status.in_(("queued", "running"))).exists()
+        return False
+
+    # -- one job ------------------------------------------------------------------------
+
+    async def _execute(self, job: JobRecord) -> None:
+        redactor = Redactor()
+        job_log = JobLog(log_path(self.rt.paths.job_logs_dir, job.id), job.id,
+                         self.rt.clock, redactor)
+        ctx: JobContext | None = None
+        try:
+            job_log.write("info", f"attempt {job.attempt_count}/{job.max_attempts} on "
+                                  f"{self.worker_id}")
+            ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool())
+            self._running[job.id].ctx = ctx
+            await self._run_steps(ctx)
+        except BaseException as exc:
+            self._record_failure(job, ctx, job_log, exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        else:
+            job_log.write("info", "succeeded")
+            queue.succeed(self.rt, job, self.worker_id)
+        finally:
+            job_log.close()
+
+    async def _run_steps(self, ctx: JobContext) -> None:
+        job_type = REGISTRY.get(ctx.job.job_type)
+        if job_type is None:
+            raise JobFailure("UNKNOWN_JOB_TYPE", f"no handler for job type {ctx.job.job_type!r}")
+        steps = asyncio.create_task(self._steps(ctx, job_type.steps))
+        done, _ = await asyncio.wait({steps}, timeout=job_type.timeout_seconds)
+        if not done:
+            minutes = job_type.timeout_seconds / 60
+            ctx.info(f"time limit of {minutes:g} min reached: stopping the remote process")
+            await self._interrupt(ctx, steps, "timeout")
+            raise JobFailure("JOB_TIMEOUT", f"{ctx.job.job_type} ran longer than its "
+                                            f"{minutes:g} min limit and was stopped")
+        steps.result()
+
+    async def _steps(self, ctx: JobContext, steps: tuple) -> None:
+        for number, step in enumerate(steps, start=1):
+            progress = f"step {number}/{len(steps)}: {step.title}"
+            ctx.log.write("step", progress)
+            queue.set_progress(self.rt, ctx.job.id, self.worker_id, progress)
+            await step.run(ctx)
+
+    async def _interrupt(self, ctx: JobContext, task: asyncio.Task[None], reason: str) -> None:
+        """Ask the running step to stop (the remote layer kills the process group), then
+        cancel it outright if it does not stop within the grace period."""
+        ctx.cancel_reason = reason
+        ctx.cancel.set()
+        done, _ = await asyncio.wait({task}, timeout=self.settings.cancel_grace)
+        if not done:
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+    def _stop_job(self, job_id: str, reason: str) -> None:
+        running = self._running.get(job_id)
+        if running and running.ctx and not running.ctx.cancel.is_set():
+            running.ctx.cancel_reason = reason
+            running.ctx.cancel.set()
+
+    def _record_failure(self, job: JobRecord, ctx: JobContext | None, job_log: JobLog,
+                        exc: BaseException) -> None:
+        reason = ctx.cancel_reason if ctx else None
+        if reason == "shutdown":
+            job_log.write("info", "worker shutting down: job handed back to the queue")
+            queue.requeue_interrupted(self.rt, job, self.worker_id)
+            return
+        code, message = classify(exc, reason)
+        if code == "INTERNAL_ERROR":
+            log.error("job %s failed with an internal error", job.id, exc_info=exc)
+        job_log.write("info", f"failed: {code}: {message}")
+        status = queue.fail(self.rt, job, self.worker_id, code, message, job_log.tail())
+        if status == "queued":
+            job_log.write("info", "will be retried")
+
+    # -- background duties --------------------------------------------------------------
+
+    async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            for job_id in queue.heartbeat(self.rt, self.worker_id, list(self._running)):
+                self._stop_job(job_id, "lost")
+
+    async def _shutdown(self) -> None:
+        running = list(self._running.values())
+        if not running:
+            return
+        _done, pending = await asyncio.wait({r.task for r in running},
+                                           timeout=self.settings.shutdown_grace)
+        for item in running:
+            if item.task in pending and item.ctx is not None:
+                await self._interrupt(item.ctx, item.task, "shutdown")
+            elif item.task in pending:
+                item.task.cancel()
+
+    def _connection_pool(self) -> ConnectionPool | None:
+        if self._pool is None:
+            from pressluft_core.remote.connection import ConnectionPool
+            from pressluft_core.remote.keys import ensure_control_key
+
+            self._pool = ConnectionPool(ensure_control_key(self.rt.secrets),
+                                        on_new_host_key=_record_host_key)
+        return self._pool
+
+
+def _record_host_key(node_id: str, key_line: str) -> None:
+    Node.update(ssh_host_key=key_line).where(
+        (Node.id == node_id) & Node.ssh_host_key.is_null()).execute()
+
+
+def classify(exc: BaseException, cancel_reason: str | None) -> tuple[str, str]:
+    """Map whatever ended an attempt to a stable error code and an operator's sentence."""
+    from pressluft_core.remote import errors as remote
+
+    if cancel_reason == "timeout" and not isinstance(exc, JobFailure):
+        return "JOB_TIMEOUT", "the job ran past its time limit and was stopped"
+    if cancel_reason in ("cancelled", "lost") or isinstance(exc, remote.RemoteCancelled):
+        return "CANCELLED", "the job was cancelled; its remote process was stopped"
+    if isinstance(exc, JobFailure):
+        return exc.code, exc.message
+    for kind, code in ((remote.HostKeyChanged, "HOST_KEY_CHANGED"),
+                       (remote.AuthenticationFailed, "SSH_AUTH_FAILED"),
+                       (remote.HostUnreachable, "NODE_UNREACHABLE"),
+                       (remote.ConnectionLost, "CONNECTION_LOST"),
+                       (remote.RemoteTimeout, "JOB_TIMEOUT")):
+        if isinstance(exc, kind):
+            return code, str(exc)
+    if isinstance(exc, PressluftError):
+        return "PRECONDITION", str(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED", "the job was interrupted"
+    return "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
+
+
+class EmbeddedWorker:
+    """A worker on its own thread and event loop, so the console's loop never waits on
+    the database or a node."""
+
+    def __init__(self, rt: Runtime, settings: WorkerSettings | None = None) -> None:
+        self.worker = Worker(rt, settings)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._main, name="pressluft-worker",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait(5)
+
+    def _main(self) -> None:
+        async def body() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            self._ready.set()
+            await self.worker.run(self._stop)
+
+        asyncio.run(body())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(timeout)
