@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pressluft_core.jobs.errors import JobFailure
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 class JobContext:
     def __init__(self, rt: Runtime, job: JobRecord, log: JobLog, redactor: Redactor,
-                 pool: ConnectionPool | None) -> None:
+                 pool: Callable[[], ConnectionPool] | None) -> None:
         self.rt = rt
         self.job = job
         self.log = log
@@ -65,7 +65,7 @@ class JobContext:
         node = self.node()
         target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
                             user=node.ssh_user, known_host_key=node.ssh_host_key)
-        return await self._pool.session(target)
+        return await self._pool().session(target)
 
     async def run(
         self,

@@ -142,7 +142,7 @@ class Worker:
         try:
             job_log.write("info", f"attempt {job.attempt_count}/{job.max_attempts} on "
                                   f"{self.worker_id}")
-            ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool())
+            ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool)
             self._running[job.id].ctx = ctx
             await self._run_steps(ctx)
         except BaseException as exc:
@@ -171,6 +171,9 @@ class Worker:
 
     async def _steps(self, ctx: JobContext, steps: tuple) -> None:
         for number, step in enumerate(steps, start=1):
+            if ctx.cancel.is_set():
+                raise JobFailure("CANCELLED", f"stopped before step {number}: "
+                                              f"{ctx.cancel_reason}")
             progress = f"step {number}/{len(steps)}: {step.title}"
             ctx.log.write("step", progress)
             queue.set_progress(self.rt, ctx.job.id, self.worker_id, progress)
@@ -228,7 +231,8 @@ class Worker:
             elif item.task in pending:
                 item.task.cancel()
 
-    def _connection_pool(self) -> ConnectionPool | None:
+    def _connection_pool(self) -> ConnectionPool:
+        """Created on first use: jobs that never touch a node need no SSH key."""
         if self._pool is None:
             from pressluft_core.remote.connection import ConnectionPool
             from pressluft_core.remote.keys import ensure_control_key
