@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import argon2
 import psycopg
 import pytest
 
@@ -18,10 +19,29 @@ from pressluft_core import migrations
 from pressluft_core.app import Pressluft
 from pressluft_core.clock import ManualClock
 from pressluft_core.db import make_database
+from pressluft_core.services import auth as auth_service
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "correct horse battery staple"
 PG_URL_ENV = "PRESSLUFT_TEST_PG_URL"
+
+
+# Still argon2id, at a cost that keeps a login in the low milliseconds on a busy CI box
+# (production cost is ~0.3 s per hash there, and many tests log in).
+FAST_PASSWORD_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1,
+                                             type=argon2.Type.ID)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "real_argon2: hash passwords at production cost in this test")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request: pytest.FixtureRequest,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("real_argon2") is None:
+        monkeypatch.setattr(auth_service, "_hasher", FAST_PASSWORD_HASHER)
 
 
 def _with_database(url: str, name: str) -> str:

@@ -166,11 +166,17 @@ def _column_sql(column: str, sql_type: str, constraint: str) -> str:
     return f"{column} {sql_type}{constraint}"
 
 
+# SQLite's INTEGER is 64-bit, PostgreSQL's is 32-bit: a byte count must not stop at 2 GiB.
+POSTGRESQL_BIGINT = {("backups", "size_bytes")}
+
+
 def apply(execute: Callable[[str], None], dialect: str) -> None:
     inline_fks = dialect == "sqlite"
     for table, columns in TABLES:
         parts = []
         for column, sql_type, constraint, ref in columns:
+            if dialect == "postgresql" and (table, column) in POSTGRESQL_BIGINT:
+                sql_type = "BIGINT"
             sql = _column_sql(column, sql_type, constraint)
             if ref and inline_fks:
                 sql += f" REFERENCES {ref} (id)"
