@@ -76,8 +76,16 @@ def _refuse_secrets(payload: dict[str, Any], path: str = "payload") -> None:
                 "looks like a secret; store it in the secrets store and pass its name as "
                 f"{key}_ref",
             )
-        if isinstance(value, dict):
-            _refuse_secrets(value, f"{path}.{key}")
+        _refuse_nested(value, f"{path}.{key}")
+
+
+def _refuse_nested(value: Any, path: str) -> None:
+    """Look inside dicts and lists too: ``{"databases": [{"password": …}]}`` is refused."""
+    if isinstance(value, dict):
+        _refuse_secrets(value, path)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _refuse_nested(item, f"{path}[{index}]")
 
 
 class JobsService(Service):
