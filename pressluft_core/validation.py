@@ -33,7 +33,8 @@ def slug(field: str, value: object) -> str:
 
 def hostname(field: str, value: object) -> str:
     """RFC 1123 host name (letters, digits, hyphens; labels ≤ 63; total ≤ 253) or an IP."""
-    if isinstance(value, str):
+    # No IPv6 scope ids ("fe80::1%<anything>"): ipaddress accepts any text after the '%'.
+    if isinstance(value, str) and "%" not in value:
         try:
             ipaddress.ip_address(value)
             return value

@@ -47,11 +47,18 @@ class Service:
         self.auth = auth
 
 
+def _audit_text(text: str, limit: int) -> str:
+    """Refused input lands here verbatim: escape control characters (PostgreSQL refuses NUL
+    in text; a newline would forge a second line in a log view) and bound the length."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:limit]
+
+
 def write_audit(rt: Runtime, actor_user_id: str, action: str, resource_type: str,
                 resource_id: str, result: str) -> None:
     AuditLog.insert(
         id=new_id(), user_id=actor_user_id, action=action, resource_type=resource_type,
-        resource_id=resource_id or "-", result=result[:500], created_at=rt.now(),
+        resource_id=_audit_text(resource_id or "-", 200), result=_audit_text(result, 500),
+        created_at=rt.now(),
     ).execute()
 
 
