@@ -7,6 +7,7 @@ whose lease another worker took back is never overwritten by a late finisher.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Sequence
@@ -32,12 +33,16 @@ def worker_identity() -> str:
 _CLAIMABLE = """
 SELECT j.id FROM jobs j
 WHERE j.status = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?) {only}
-  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.site_id = j.site_id)
-  AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running' AND r.node_id = j.node_id)
+  AND (j.node_id IS NULL OR j.node_id NOT IN (
+       SELECT r.node_id FROM jobs r WHERE r.status = 'running' AND r.node_id IS NOT NULL))
+  AND (j.site_id IS NULL OR j.site_id NOT IN (
+       SELECT r.site_id FROM jobs r WHERE r.status = 'running' AND r.site_id IS NOT NULL))
   AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.status = 'queued' AND e.site_id = j.site_id
                   AND e.queue_seq < j.queue_seq)
 ORDER BY j.queue_seq LIMIT {limit} {lock}
 """
+# The busy sets are uncorrelated subqueries, computed once per claim rather than per
+# candidate row; only candidates on a free site and node pay for the FIFO check.
 
 _STILL_FREE = """
 SELECT NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running'
@@ -83,20 +88,34 @@ def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> J
     return None
 
 
+# The claim/progress/finish statements run for every job: plain SQL keeps the runner's
+# own overhead small next to the work (see bench/jobs.py).
+_START = """
+UPDATE jobs SET status = 'running', locked_at = ?, locked_by = ?, started_at = ?,
+  finished_at = NULL, attempt_count = attempt_count + 1, updated_at = ?, progress = NULL
+WHERE id = ?
+"""
+_RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
+_SELECT_RECORD = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM jobs WHERE id = ?"
+
+
+def fetch_record(db: Any, job_id: str) -> JobRecord:
+    row = db.execute_sql(_sql(db, _SELECT_RECORD), [job_id]).fetchone()
+    return JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
+
+
 def _start(rt: Runtime, job_id: str, worker_id: str, now: str) -> JobRecord:
-    job = Job.get_by_id(job_id)
-    Job.update(status="running", locked_at=now, locked_by=worker_id, started_at=now,
-               finished_at=None, attempt_count=Job.attempt_count + 1, updated_at=now,
-               progress=None).where(Job.id == job_id).execute()
-    job_type = REGISTRY.get(job.job_type)
+    db = rt.db
+    db.execute_sql(_sql(db, _START), [now, worker_id, now, now, job_id])
+    record = fetch_record(db, job_id)
+    job_type = REGISTRY.get(record.job_type)
     if job_type and job_type.running_status:
-        _move_resources(job, job_type.running_status, job_type.moves_site, now)
-    record = from_row(JobRecord, Job.get_by_id(job_id))
-    rt.db.after_commit(lambda: BUS.publish(JobStateChanged(job_id, "running")))
+        _move_resources(record, job_type.running_status, job_type.moves_site, now)
+    db.after_commit(lambda: BUS.publish(JobStateChanged(job_id, "running")))
     return record
 
 
-def _move_resources(job: Job, status: str, moves_site: bool, now: str) -> None:
+def _move_resources(job: Job | JobRecord, status: str, moves_site: bool, now: str) -> None:
     """Environment (and site) status follows the job; ``state_version`` is bumped so any
     edit prepared against the old state fails as a conflict."""
     if job.environment_id:
@@ -126,24 +145,32 @@ def heartbeat(rt: Runtime, worker_id: str, job_ids: Sequence[str]) -> set[str]:
     return set(job_ids) - still_ours
 
 
+_PROGRESS = """
+UPDATE jobs SET progress = ?, updated_at = ?
+WHERE id = ? AND status = 'running' AND locked_by = ?
+"""
+_SUCCEED = """
+UPDATE jobs SET status = 'succeeded', finished_at = ?, updated_at = ?, error_code = NULL,
+  error_message = NULL
+WHERE id = ? AND status = 'running' AND locked_by = ?
+"""
+
+
 def set_progress(rt: Runtime, job_id: str, worker_id: str, progress: str) -> None:
-    with write_transaction(rt.db):
-        Job.update(progress=progress, updated_at=rt.now()).where(
-            (Job.id == job_id) & (Job.status == "running") & (Job.locked_by == worker_id)
-        ).execute()
+    db = rt.db
+    with write_transaction(db):
+        db.execute_sql(_sql(db, _PROGRESS), [progress, rt.now(), job_id, worker_id])
     BUS.publish(JobStateChanged(job_id, "running", progress))
 
 
 def succeed(rt: Runtime, job: JobRecord, worker_id: str) -> bool:
     now = rt.now()
-    with write_transaction(rt.db):
-        updated = Job.update(status="succeeded", finished_at=now, updated_at=now,
-                             error_code=None, error_message=None).where(
-            (Job.id == job.id) & (Job.status == "running") & (Job.locked_by == worker_id)
-        ).execute()
+    db = rt.db
+    with write_transaction(db):
+        updated = db.execute_sql(_sql(db, _SUCCEED), [now, now, job.id, worker_id]).rowcount
         job_type = REGISTRY.get(job.job_type)
         if updated and job_type and job_type.running_status:
-            _move_resources(Job.get_by_id(job.id), "active", job_type.moves_site, now)
+            _move_resources(job, "active", job_type.moves_site, now)
     if updated:
         BUS.publish(JobStateChanged(job.id, "succeeded"))
     return bool(updated)

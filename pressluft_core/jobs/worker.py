@@ -175,7 +175,7 @@ class Worker:
                 raise JobFailure("CANCELLED", f"stopped before step {number}: "
                                               f"{ctx.cancel_reason}")
             progress = f"step {number}/{len(steps)}: {step.title}"
-            ctx.log.write("step", progress)
+            ctx.log.write("----", progress)
             queue.set_progress(self.rt, ctx.job.id, self.worker_id, progress)
             await step.run(ctx)
 
