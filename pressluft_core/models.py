@@ -265,3 +265,15 @@ class JobSchedule(BaseModel):
     class Meta:
         table_name = "job_schedules"
         primary_key = peewee.CompositeKey("name", "period_key")
+
+
+class WorkerPresence(BaseModel):
+    """Addition (migration 4): a live worker (``mode``: daemon, embedded or cli)."""
+
+    id = peewee.TextField(primary_key=True)
+    mode = peewee.TextField()
+    started_at = peewee.TextField()
+    last_seen_at = peewee.TextField()
+
+    class Meta:
+        table_name = "workers"

@@ -25,7 +25,7 @@ def worker(args: argparse.Namespace) -> int:
                               heartbeat_seconds=max(args.lease / 4, 0.2),
                               max_concurrent=args.concurrency,
                               shutdown_grace=args.shutdown_grace)
-    runner = Worker(app.rt, settings)
+    runner = Worker(app.rt, settings, mode="daemon")
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pressluft_core.errors import PressluftError
-from pressluft_core.jobs import queue
+from pressluft_core.jobs import presence, queue
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
@@ -51,9 +51,10 @@ class _Running:
 
 class Worker:
     def __init__(self, rt: Runtime, settings: WorkerSettings | None = None,
-                 worker_id: str | None = None) -> None:
+                 worker_id: str | None = None, mode: str = "cli") -> None:
         load_handlers()
         self.rt = rt
+        self.mode = mode
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or queue.worker_identity()
         self.scheduler = Scheduler(rt)
@@ -71,6 +72,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         unsubscribe = BUS.subscribe(lambda event: self._on_event(loop, event))
+        presence.announce(self.rt, self.worker_id, self.mode)
         beat = asyncio.create_task(self._heartbeat_loop(stop), name="worker-heartbeat")
         last_recovery = 0.0
         try:
@@ -100,6 +102,7 @@ class Worker:
                 await beat
             if self._pool is not None:
                 await self._pool.close()
+            presence.retire(self.rt, self.worker_id)
 
     def _on_event(self, loop: asyncio.AbstractEventLoop, event: JobEvent) -> None:
         wake = self._wake
@@ -216,6 +219,7 @@ class Worker:
     async def _heartbeat_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(self.settings.heartbeat_seconds)
+            presence.refresh(self.rt, self.worker_id)
             for job_id in queue.heartbeat(self.rt, self.worker_id, list(self._running)):
                 self._stop_job(job_id, "lost")
 
@@ -276,7 +280,7 @@ class EmbeddedWorker:
     the database or a node."""
 
     def __init__(self, rt: Runtime, settings: WorkerSettings | None = None) -> None:
-        self.worker = Worker(rt, settings)
+        self.worker = Worker(rt, settings, mode="embedded")
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
