@@ -19,6 +19,7 @@ from pressluft_core.services.base import Runtime
 from pressluft_core.services.environments import EnvironmentsService
 from pressluft_core.services.jobs import JobsService
 from pressluft_core.services.nodes import NodesService
+from pressluft_core.services.overview import OverviewService
 from pressluft_core.services.settings import SettingsService
 from pressluft_core.services.sites import SitesService
 
@@ -33,6 +34,7 @@ class Pressluft:
         self.sites = SitesService(rt, self.auth)
         self.environments = EnvironmentsService(rt, self.auth)
         self.jobs = JobsService(rt, self.auth)
+        self.overview = OverviewService(rt, self.auth)
 
     @classmethod
     def open(

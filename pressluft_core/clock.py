@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -56,6 +57,16 @@ def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, ISO_FORMAT).replace(tzinfo=UTC)
 
 
+_id_factory: Callable[[], uuid.UUID] = uuid.uuid4
+
+
 def new_id() -> str:
     """A UUIDv4 as text: every primary key in the schema is one."""
-    return str(uuid.uuid4())
+    return str(_id_factory())
+
+
+def use_id_factory(factory: Callable[[], uuid.UUID]) -> Callable[[], uuid.UUID]:
+    """Swap the id source (tests make ids reproducible for snapshots); returns the old."""
+    global _id_factory
+    previous, _id_factory = _id_factory, factory
+    return previous

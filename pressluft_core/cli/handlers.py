@@ -8,9 +8,9 @@ import sys
 
 from pressluft_core.app import Pressluft
 from pressluft_core.cli import output
-from pressluft_core.cli.session import clear_token, load_token, save_token
 from pressluft_core.errors import ValidationError
 from pressluft_core.services.sites import find_site
+from pressluft_core.session_store import clear_token, load_token, save_token
 
 
 def _open(args: argparse.Namespace) -> Pressluft:

@@ -7,8 +7,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from pressluft_core.app import Pressluft
-from pressluft_core.cli.session import load_token
 from pressluft_core.errors import PressluftError
+from pressluft_core.session_store import load_token
 
 
 class HomeScreen(Screen[None]):

@@ -1,4 +1,5 @@
-"""The CLI's login session: a token in the state dir, mode 0600 from its first byte."""
+"""The login session of this operator on this host (shared by the CLI and the console):
+a token in the state dir, mode 0600 from its first byte."""
 
 from __future__ import annotations
 

@@ -1,0 +1,119 @@
+"""Read models for the console: whole tables in a few queries, not one query per row.
+
+The console's home screen lists every site with its production URL, environment count and
+last job; with a thousand sites that must cost a handful of queries (see bench/tui.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import fn
+
+from pressluft_core.jobs import presence
+from pressluft_core.models import Environment, Job, Node, Release, Site
+from pressluft_core.records import (
+    EnvironmentRecord,
+    JobRecord,
+    NodeRecord,
+    SiteRecord,
+    from_row,
+)
+from pressluft_core.services.base import Service
+from pressluft_core.services.environments import TYPE_ORDER
+from pressluft_core.services.sites import find_site
+
+
+@dataclass(frozen=True)
+class SiteSummary:
+    site: SiteRecord
+    production_url: str | None
+    environment_count: int
+    last_job: JobRecord | None
+
+
+@dataclass(frozen=True)
+class EnvironmentSummary:
+    environment: EnvironmentRecord
+    node_name: str
+    release_label: str | None
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    node: NodeRecord
+    environment_count: int
+
+
+@dataclass(frozen=True)
+class WorkerMode:
+    daemon_ids: list[str]
+
+    @property
+    def external(self) -> bool:
+        return bool(self.daemon_ids)
+
+
+class OverviewService(Service):
+    def sites(self, token: str) -> list[SiteSummary]:
+        self.auth.require(token)
+        counts = dict(Environment.select(Environment.site_id, fn.COUNT(Environment.id))
+                      .group_by(Environment.site_id).tuples())
+        urls = dict(Environment.select(Environment.site_id, Environment.preview_url)
+                    .where(Environment.environment_type == "production").tuples())
+        latest = (Job.select(Job.site_id, fn.MAX(Job.queue_seq).alias("seq"))
+                  .where(Job.site_id.is_null(False)).group_by(Job.site_id))
+        last_jobs = {
+            job.site_id: from_row(JobRecord, job)
+            for job in Job.select().join(
+                latest, on=((Job.site_id == latest.c.site_id) & (Job.queue_seq == latest.c.seq)))
+        }
+        return [
+            SiteSummary(from_row(SiteRecord, site), urls.get(site.id), counts.get(site.id, 0),
+                        last_jobs.get(site.id))
+            for site in Site.select().order_by(Site.slug)
+        ]
+
+    def environments(self, token: str, site_ref: str) -> list[EnvironmentSummary]:
+        self.auth.require(token)
+        site = find_site(site_ref)
+        envs = list(Environment.select().where(Environment.site_id == site.id))
+        envs.sort(key=lambda e: (TYPE_ORDER[e.environment_type], e.slug))
+        nodes = dict(Node.select(Node.id, Node.name).tuples())
+        release_ids = [e.current_release_id for e in envs if e.current_release_id]
+        releases = {r.id: r for r in Release.select().where(Release.id.in_(release_ids))}
+        return [
+            EnvironmentSummary(
+                from_row(EnvironmentRecord, env), nodes.get(env.node_id, env.node_id),
+                _release_label(releases.get(env.current_release_id)))
+            for env in envs
+        ]
+
+    def nodes(self, token: str) -> list[NodeSummary]:
+        self.auth.require(token)
+        counts = dict(Environment.select(Environment.node_id, fn.COUNT(Environment.id))
+                      .group_by(Environment.node_id).tuples())
+        return [NodeSummary(from_row(NodeRecord, node), counts.get(node.id, 0))
+                for node in Node.select().order_by(Node.name)]
+
+    def node_environments(self, token: str, node_id: str) -> list[tuple[str, EnvironmentRecord]]:
+        """(site slug, environment) for every environment hosted on the node."""
+        self.auth.require(token)
+        slugs = dict(Site.select(Site.id, Site.slug).tuples())
+        return sorted(
+            ((slugs.get(e.site_id, "?"), from_row(EnvironmentRecord, e))
+             for e in Environment.select().where(Environment.node_id == node_id)),
+            key=lambda pair: (pair[0], TYPE_ORDER[pair[1].environment_type]))
+
+    def site_slugs(self, token: str) -> dict[str, str]:
+        self.auth.require(token)
+        return dict(Site.select(Site.id, Site.slug).tuples())
+
+    def worker_mode(self) -> WorkerMode:
+        return WorkerMode(presence.live_daemons(self.rt))
+
+
+def _release_label(release: Release | None) -> str | None:
+    if release is None:
+        return None
+    return f"{release.path.rstrip('/').rsplit('/', 1)[-1]} ({release.health_status})"
