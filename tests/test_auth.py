@@ -7,12 +7,12 @@ import hashlib
 import itertools
 
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 from pressluft_core.app import Pressluft
 from pressluft_core.clock import ManualClock
 from pressluft_core.errors import AuthError, StateError, ValidationError
 from pressluft_core.services.auth import throttle_delay
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
 
 def _rows(core: Pressluft, sql: str, *params: object) -> list[tuple]:

@@ -13,11 +13,11 @@ from typing import Any
 import peewee
 import psycopg
 import pytest
-from conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_PASSWORD_HASHER, PG_URL_ENV
 
 from pressluft_core import migrations
 from pressluft_core.app import Pressluft
 from pressluft_core.db import make_database
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_PASSWORD_HASHER, PG_URL_ENV
 
 T0 = "2025-12-01T10:00:00Z"
 NODE, USER, SITE, ENV = "n0000000-0000-4000-8000-000000000001", "u1", "s1", "e1"
