@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -22,16 +23,10 @@ S3_SECRET = "S3-CLI-SECRET-123456"
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.fixture
-def cli_home(tmp_path: Path) -> Path:
-    return tmp_path / "pressluft-home"
-
-
-@pytest.fixture
-def pressluft(cli_home: Path) -> Run:
+def _runner(home: Path) -> Run:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PRESSLUFT_DATABASE_URL", "PRESSLUFT_SESSION")}
-    env["PRESSLUFT_HOME"] = str(cli_home)
+    env["PRESSLUFT_HOME"] = str(home)
 
     def run(*args: str, stdin: str | None = None, expect: int | None = 0
             ) -> subprocess.CompletedProcess[str]:
@@ -48,6 +43,35 @@ def pressluft(cli_home: Path) -> Run:
     return run
 
 
+@pytest.fixture
+def cli_home(tmp_path: Path) -> Path:
+    return tmp_path / "pressluft-home"
+
+
+@pytest.fixture
+def pressluft(cli_home: Path) -> Run:
+    return _runner(cli_home)
+
+
+@pytest.fixture(scope="module")
+def logged_in_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An installation with an admin, logged in, made once per module by the CLI itself."""
+    home = tmp_path_factory.mktemp("cli-template") / "home"
+    run = _runner(home)
+    run("init")
+    run("admin", "create", "--email", EMAIL, "--name", "Ops Person", "--password-stdin",
+        stdin=PASSWORD + "\n")
+    run("login", "--email", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
+    return home
+
+
+@pytest.fixture
+def logged_in(logged_in_template: Path, cli_home: Path) -> Run:
+    """A private copy of the logged-in installation (the template's processes are gone)."""
+    shutil.copytree(logged_in_template, cli_home)
+    return _runner(cli_home)
+
+
 def _json(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
@@ -60,13 +84,6 @@ def _one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> st
     for word in words:
         assert word in error, error
     return error
-
-
-def _logged_in(pressluft: Run) -> None:
-    pressluft("init")
-    pressluft("admin", "create", "--email", EMAIL, "--name", "Ops Person", "--password-stdin",
-              stdin=PASSWORD + "\n")
-    pressluft("login", "--email", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
 
 
 def test_first_run_flow(pressluft: Run, cli_home: Path) -> None:
@@ -113,8 +130,8 @@ def test_first_run_flow(pressluft: Run, cli_home: Path) -> None:
     assert "my-blog" in listing and "SLUG" in listing
 
 
-def test_settings_and_masked_secrets(pressluft: Run, cli_home: Path) -> None:
-    _logged_in(pressluft)
+def test_settings_and_masked_secrets(logged_in: Run, cli_home: Path) -> None:
+    pressluft = logged_in
     done = pressluft("settings", "set", "preview_domain", "wp.example.com")
     assert "preview_domain = wp.example.com" in done.stdout
     assert _json(pressluft("settings", "get", "preview_domain", "--json"))[0]["value"] \
@@ -141,8 +158,8 @@ def test_settings_and_masked_secrets(pressluft: Run, cli_home: Path) -> None:
         is False
 
 
-def test_bad_input_exits_2_naming_the_field(pressluft: Run) -> None:
-    _logged_in(pressluft)
+def test_bad_input_exits_2_naming_the_field(logged_in: Run) -> None:
+    pressluft = logged_in
     pressluft("node", "add", "local", "--hostname", "localhost", "--public-ip", "127.0.0.1",
               "--local", "--no-check")
     for slug in ("x'; rm -rf / #", "$(touch /tmp/pwned)", "café", "a" * 300, "[bold]x[/]"):
