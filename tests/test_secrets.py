@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,28 @@ def test_another_key_file_cannot_read_the_secrets(store: SecretStore) -> None:
     (store.directory / KEY_FILE).write_bytes(b"short")
     with pytest.raises(SecretError, match="damaged"):
         store.get("name")
+
+
+def test_concurrent_writes_of_one_secret(store: SecretStore) -> None:
+    """Worker threads may store the same secret at once: each write is whole, none fails."""
+    errors: list[BaseException] = []
+    values = [f"value-{i}" for i in range(4)]
+
+    def write(value: str) -> None:
+        try:
+            for _ in range(100):
+                store.put("shared", value)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(v,)) for v in values]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert store.get("shared") in values
+    assert sorted(p.name for p in store.directory.iterdir()) == [KEY_FILE, "shared.secret"]
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", ".key", "UPPER", "x" * 200,
