@@ -91,6 +91,9 @@ def test_first_run_flow(pressluft: Run, cli_home: Path) -> None:
     assert info["backend"] == "sqlite"
     assert info["has_admin"] is False
     assert Path(info["database"]) == (cli_home / "pressluft.db").resolve()
+    # Password and session hashes live in the database: owner-only, like the data dir.
+    assert stat.S_IMODE((cli_home / "pressluft.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(cli_home.stat().st_mode) == 0o700
 
     created = pressluft("admin", "create", "--email", EMAIL, "--name", "Ops Person",
                         "--password-stdin", stdin=PASSWORD + "\n")
