@@ -131,3 +131,52 @@ class Actor:
     session_id: str
     email: str
     role: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ReleaseRecord:
+    id: str
+    environment_id: str
+    source_type: str
+    source_ref: str
+    path: str
+    health_status: str
+    notes: str | None
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupRecord:
+    id: str
+    environment_id: str
+    backup_scope: str
+    status: str
+    storage_type: str
+    storage_path: str
+    retention_until: str
+    checksum: str | None
+    size_bytes: int | None
+    created_at: str
+    completed_at: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class DomainRecord:
+    id: str
+    environment_id: str
+    hostname: str
+    tls_status: str
+    tls_issuer: str
+    created_at: str
+    updated_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DriftCheckRecord:
+    id: str
+    environment_id: str
+    promotion_preset: str
+    status: str
+    db_checksums_json: str | None
+    file_checksums_json: str | None
+    checked_at: str

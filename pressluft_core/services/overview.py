@@ -10,12 +10,17 @@ from dataclasses import dataclass
 
 from peewee import fn
 
+from pressluft_core.errors import NotFoundError
 from pressluft_core.jobs import presence
-from pressluft_core.models import Environment, Job, Node, Release, Site
+from pressluft_core.models import Backup, Domain, DriftCheck, Environment, Job, Node, Release, Site
 from pressluft_core.records import (
+    BackupRecord,
+    DomainRecord,
+    DriftCheckRecord,
     EnvironmentRecord,
     JobRecord,
     NodeRecord,
+    ReleaseRecord,
     SiteRecord,
     from_row,
 )
@@ -37,6 +42,17 @@ class EnvironmentSummary:
     environment: EnvironmentRecord
     node_name: str
     release_label: str | None
+
+
+@dataclass(frozen=True)
+class EnvironmentDetail:
+    site: SiteRecord
+    environment: EnvironmentRecord
+    node: NodeRecord
+    releases: list[ReleaseRecord]
+    backups: list[BackupRecord]
+    domains: list[DomainRecord]
+    drift_checks: list[DriftCheckRecord]
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,26 @@ class OverviewService(Service):
             for env in envs
         ]
 
+    def environment(self, token: str, environment_id: str) -> EnvironmentDetail:
+        self.auth.require(token)
+        env = Environment.get_or_none(Environment.id == environment_id)
+        if env is None:
+            raise NotFoundError(f"no environment {environment_id!r}")
+        by_env = lambda model: model.environment_id == env.id  # noqa: E731
+        return EnvironmentDetail(
+            site=from_row(SiteRecord, Site.get_by_id(env.site_id)),
+            environment=from_row(EnvironmentRecord, env),
+            node=from_row(NodeRecord, Node.get_by_id(env.node_id)),
+            releases=[from_row(ReleaseRecord, r) for r in Release.select().where(
+                by_env(Release)).order_by(Release.created_at.desc()).limit(100)],
+            backups=[from_row(BackupRecord, b) for b in Backup.select().where(
+                by_env(Backup)).order_by(Backup.created_at.desc()).limit(100)],
+            domains=[from_row(DomainRecord, d) for d in Domain.select().where(
+                by_env(Domain)).order_by(Domain.hostname)],
+            drift_checks=[from_row(DriftCheckRecord, d) for d in DriftCheck.select().where(
+                by_env(DriftCheck)).order_by(DriftCheck.checked_at.desc()).limit(20)],
+        )
+
     def nodes(self, token: str) -> list[NodeSummary]:
         self.auth.require(token)
         counts = dict(Environment.select(Environment.node_id, fn.COUNT(Environment.id))
@@ -108,6 +144,20 @@ class OverviewService(Service):
     def site_slugs(self, token: str) -> dict[str, str]:
         self.auth.require(token)
         return dict(Site.select(Site.id, Site.slug).tuples())
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """Cheap summary that changes whenever a job, environment, site or node does; the
+        console polls it to notice work done by another process (a worker daemon)."""
+        jobs = Job.select(fn.COUNT(Job.id), fn.MAX(Job.updated_at),
+                          fn.SUM(Job.attempt_count)).tuples().get()
+        active = Job.select(Job.status, fn.COUNT(Job.id)).where(
+            Job.status.in_(("queued", "running"))).group_by(Job.status).tuples()
+        envs = Environment.select(fn.COUNT(Environment.id),
+                                  fn.SUM(Environment.state_version)).tuples().get()
+        sites = Site.select(fn.COUNT(Site.id), fn.SUM(Site.state_version)).tuples().get()
+        nodes = Node.select(fn.COUNT(Node.id), fn.SUM(Node.state_version)).tuples().get()
+        progress = Job.select(Job.id, Job.progress).where(Job.status == "running").tuples()
+        return (jobs, tuple(sorted(active)), envs, sites, nodes, tuple(sorted(progress)))
 
     def worker_mode(self) -> WorkerMode:
         return WorkerMode(presence.live_daemons(self.rt))

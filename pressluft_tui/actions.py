@@ -1,0 +1,156 @@
+"""What the operator can do, as app actions: navigation and the mutations that go through
+core services. Bindings, the command palette and screens all call these, so each action
+exists once. Mutations run in named thread workers; their errors reach the one handler
+in :mod:`pressluft_tui.app`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from pressluft_core.records import JobRecord
+from pressluft_tui.screens.confirm import ConfirmScreen
+from pressluft_tui.screens.form import Field, FormScreen
+from pressluft_tui.screens.info import InfoScreen
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from pressluft_core.app import Pressluft
+
+    _AppBase = App[None]
+else:
+    _AppBase = object
+
+
+class ConsoleActions(_AppBase):
+    """Mixed into :class:`PressluftApp`; needs ``core`` and ``token``."""
+
+    core: Pressluft
+    token: str | None
+
+    def tell(self, message: str) -> None:
+        """Notify from a worker thread; text from the database is never markup."""
+        self.call_from_thread(self.notify, message, markup=False)
+
+    # -- navigation ---------------------------------------------------------------------
+
+    def open_site(self, site_id: str) -> None:
+        from pressluft_tui.screens.site import SiteScreen
+
+        self.push_screen(SiteScreen(site_id))
+
+    def open_environment(self, site_id: str, environment_id: str) -> None:
+        from pressluft_tui.screens.environment import EnvironmentScreen
+
+        self.push_screen(EnvironmentScreen(site_id, environment_id))
+
+    def open_jobs(self, site_id: str | None = None, job_id: str | None = None) -> None:
+        from pressluft_tui.screens.jobs import JobsScreen
+
+        self.push_screen(JobsScreen(site_id, job_id))
+
+    def open_node(self, node_id: str) -> None:
+        from pressluft_tui.screens.node import NodeScreen
+
+        self.push_screen(NodeScreen(node_id))
+
+    def action_open_jobs(self) -> None:
+        self.open_jobs()
+
+    def action_open_nodes(self) -> None:
+        from pressluft_tui.screens.nodes import NodesScreen
+
+        self.push_screen(NodesScreen())
+
+    def action_open_settings(self) -> None:
+        from pressluft_tui.screens.settings import SettingsScreen
+
+        self.push_screen(SettingsScreen())
+
+    def action_open_audit(self) -> None:
+        from pressluft_tui.screens.audit import AuditScreen
+
+        self.push_screen(AuditScreen())
+
+    def action_show_key(self) -> None:
+        self._show_key()
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _show_key(self) -> None:
+        key = self.core.nodes.public_key(self.token or "")
+        self.call_from_thread(self.push_screen, InfoScreen(
+            "The control plane's SSH public key",
+            ["Install it in ~/.ssh/authorized_keys of each node's SSH user:", key]))
+
+    # -- mutations ----------------------------------------------------------------------
+
+    def new_site(self) -> None:
+        fields = [Field("name", "Site name"), Field("slug", "Slug (a-z, 0-9, -)"),
+                  Field("node", "Node (empty: this host)"),
+                  Field("preset", "Promotion preset", "content-protect")]
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values:
+                self._create_site(values)
+
+        self.push_screen(FormScreen("New site", fields,
+                                    "Creates the site and its production environment, "
+                                    "then installs WordPress on the node as a job."),
+                         submitted)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _create_site(self, values: dict[str, str]) -> None:
+        job = self.core.sites.create(self.token or "", values["name"], values["slug"],
+                                     node=values["node"] or None,
+                                     promotion_preset=values["preset"] or "content-protect")
+        self.tell(f"site {values['slug']} created; {job.job_type} job {job.id[:8]} queued")
+
+    def check_node(self, node_id: str) -> None:
+        self._check_node(node_id)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _check_node(self, node_id: str) -> None:
+        job = self.core.nodes.check(self.token or "", node_id)
+        self.tell(f"checking the node: job {job.id[:8]}")
+
+    def cancel_job(self, job: JobRecord) -> None:
+        if job.status not in ("queued", "running"):
+            self.notify(f"job {job.id[:8]} is {job.status}; only queued or running jobs "
+                        "can be cancelled", severity="warning", markup=False)
+            return
+        lines = [f"job {job.id[:8]} ({job.job_type}) is {job.status}",
+                 "a running job's remote process is stopped; nothing is rolled back",
+                 "an environment it was changing is marked failed"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._cancel_job(job.id)
+
+        self.push_screen(ConfirmScreen("Cancel this job?", lines, danger=True),
+                         decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _cancel_job(self, job_id: str) -> None:
+        job = self.core.jobs.cancel(self.token or "", job_id)
+        self.tell(f"job {job.id[:8]} cancelled")
+
+    def edit_setting(self, key: str) -> None:
+        current = self.core.settings.get(self.token or "", key)
+        note = ("Secret: stored encrypted, never shown again. Leave empty to unset."
+                if current.secret else "Leave empty to go back to the default.")
+        value = "" if current.secret or current.is_default else (current.value or "")
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._save_setting(key, values["value"])
+
+        self.push_screen(FormScreen(f"Setting {key}",
+                                    [Field("value", current.description, value,
+                                           password=current.secret)], note), submitted)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _save_setting(self, key: str, value: str) -> None:
+        result = self.core.settings.set(self.token or "", key, value or None)
+        self.tell(f"{key} {'saved' if result.is_set else 'unset'}")

@@ -1,0 +1,107 @@
+"""Command palette providers, one per domain; titles start with the domain
+(``site: open acme``, ``job: cancel 3f2a…``) so the palette reads like a menu."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from pressluft_tui.app import PressluftApp
+
+Command = tuple[str, Callable[[], object], str]
+
+
+class _DomainProvider(Provider):
+    """Builds its commands once per palette opening (off the UI thread), then matches."""
+
+    _commands: list[Command]
+
+    @property
+    def console(self) -> PressluftApp:
+        return self.app  # type: ignore[return-value]
+
+    def build(self) -> list[Command]:
+        raise NotImplementedError
+
+    async def startup(self) -> None:
+        if not self.console.token:
+            self._commands = []
+            return
+        self._commands = await asyncio.to_thread(self.build)
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self._commands:
+            yield DiscoveryHit(title, action, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in self._commands:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), action, text=title, help=help_text)
+
+
+class NavigationCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        app = self.console
+        return [
+            ("go: sites", app.show_home, "the home screen"),
+            ("go: jobs", app.action_open_jobs, "all jobs with their live log"),
+            ("go: nodes", app.action_open_nodes, "hosts and their reachability"),
+            ("go: settings", app.action_open_settings, "storage, domains, ACME"),
+            ("go: audit log", app.action_open_audit, "every change, refusals too"),
+        ]
+
+
+class SiteCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        app = self.console
+        commands: list[Command] = [("site: create…", app.new_site, "new site + production")]
+        for site in app.core.sites.list(app.token or ""):
+            commands.append((f"site: open {site.slug}", partial(app.open_site, site.id),
+                             site.name))
+            commands.append((f"site: jobs {site.slug}",
+                             partial(app.open_jobs, site_id=site.id), "jobs of this site"))
+        return commands
+
+
+class JobCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        app = self.console
+        commands: list[Command] = []
+        for job in app.core.jobs.list(app.token or "", limit=100):
+            label = f"{job.id[:8]} {job.job_type} ({job.status})"
+            commands.append((f"job: open {label}", partial(app.open_jobs, job_id=job.id),
+                             "show its log"))
+            if job.status in ("queued", "running"):
+                commands.append((f"job: cancel {label}", partial(app.cancel_job, job),
+                                 "asks for confirmation"))
+        return commands
+
+
+class NodeCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        app = self.console
+        commands: list[Command] = [("node: show SSH key", app.action_show_key,
+                                    "the key to install on nodes")]
+        for node in app.core.nodes.list(app.token or ""):
+            commands.append((f"node: open {node.name}", partial(app.open_node, node.id),
+                             node.hostname))
+            commands.append((f"node: check {node.name}", partial(app.check_node, node.id),
+                             "connect and record reachability"))
+        return commands
+
+
+class SettingCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        app = self.console
+        return [(f"setting: edit {value.key}", partial(app.edit_setting, value.key),
+                 value.description) for value in app.core.settings.list(app.token or "")]
+
+
+PROVIDERS = {NavigationCommands, SiteCommands, JobCommands, NodeCommands, SettingCommands}

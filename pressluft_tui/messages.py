@@ -1,0 +1,32 @@
+"""Messages the console passes around: small dataclasses.
+
+``DataChanged`` is posted on every job event and poll hit; ``can_replace`` collapses a
+burst of them into one refresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+
+@dataclass
+class DataChanged(Message):
+    """Something the screens show may have changed (a job moved, a resource changed)."""
+
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DataChanged)
+
+
+@dataclass
+class LoggedIn(Message):
+    token: str
+
+    def __post_init__(self) -> None:
+        super().__init__()

@@ -1,0 +1,60 @@
+"""How resources look: status colours, environment badges, times. Every value from the
+database becomes a ``Text`` here, so nothing an operator typed is ever read as markup."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from pressluft_core.clock import parse_iso
+
+STATUS_STYLES = {
+    "active": "green", "succeeded": "green", "healthy": "green", "clean": "green",
+    "queued": "cyan", "pending": "cyan", "provisioning": "cyan", "unknown": "dim",
+    "running": "bold yellow", "deploying": "bold yellow", "cloning": "bold yellow",
+    "restoring": "bold yellow",
+    "failed": "bold red", "unreachable": "bold red", "unhealthy": "bold red",
+    "drifted": "bold red", "cancelled": "magenta", "decommissioned": "dim",
+}
+
+# Production must stand out without colour too: its label is upper case and reversed.
+ENV_BADGES = {
+    "production": ("PRODUCTION", "bold reverse red"),
+    "staging": ("staging", "yellow"),
+    "clone": ("clone", "blue"),
+}
+
+
+def status(value: str | None) -> Text:
+    if not value:
+        return Text("—", style="dim")
+    return Text(value, style=STATUS_STYLES.get(value, ""))
+
+
+def env_badge(environment_type: str) -> Text:
+    label, style = ENV_BADGES.get(environment_type, (environment_type, ""))
+    return Text(f" {label} ", style=style)
+
+
+def plain(value: object) -> Text:
+    return Text("" if value is None else str(value))
+
+
+def short_id(value: str | None) -> Text:
+    return Text(value[:8] if value else "—", style="dim" if not value else "")
+
+
+def ago(stamp: str | None, now: datetime) -> Text:
+    if not stamp:
+        return Text("never", style="dim")
+    seconds = int((now - parse_iso(stamp)).total_seconds())
+    if seconds < 60:
+        text = f"{max(seconds, 0)}s ago"
+    elif seconds < 3600:
+        text = f"{seconds // 60}m ago"
+    elif seconds < 86400:
+        text = f"{seconds // 3600}h ago"
+    else:
+        text = f"{seconds // 86400}d ago"
+    return Text(text)

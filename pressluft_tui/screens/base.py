@@ -1,0 +1,71 @@
+"""What every resource screen shares: loading in a thread worker, reloading when data
+changes, and going back with escape."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from textual import work
+from textual.binding import Binding
+from textual.screen import Screen
+
+from pressluft_tui.messages import DataChanged
+
+if TYPE_CHECKING:
+    from pressluft_core.app import Pressluft
+    from pressluft_tui.app import PressluftApp
+
+T = TypeVar("T")
+
+
+class ResourceScreen(Screen[None], Generic[T]):
+    AUTO_FOCUS = "DataTable"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="screen.back"),
+        Binding("r", "reload", "Refresh", id="screen.reload", show=False),
+    ]
+
+    @property
+    def console(self) -> PressluftApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def core(self) -> Pressluft:
+        return self.console.core
+
+    @property
+    def token(self) -> str:
+        return self.console.token or ""
+
+    def fetch(self) -> T:
+        """Read what the screen shows (runs in a thread: core calls only, no widgets)."""
+        raise NotImplementedError
+
+    def present(self, data: T) -> None:
+        """Show ``data`` (runs on the UI thread)."""
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def on_data_changed(self, _message: DataChanged) -> None:
+        self.reload()
+
+    @work(thread=True, exclusive=True, group="screen-load", exit_on_error=False)
+    def reload(self) -> None:
+        data = self.fetch()
+        self.app.call_from_thread(self._present_if_mounted, data)
+
+    def _present_if_mounted(self, data: Any) -> None:
+        if self.is_attached:
+            self.present(data)
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()

@@ -1,0 +1,99 @@
+"""One environment: overview, releases, backups, domains and drift, as tabs. Each empty
+tab says what to do to fill it."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from pressluft_core.services.overview import EnvironmentDetail
+from pressluft_tui import render
+from pressluft_tui.screens.base import ResourceScreen
+from pressluft_tui.widgets.resource_table import ResourceTable
+
+
+class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
+    def __init__(self, site_id: str, environment_id: str) -> None:
+        super().__init__()
+        self.site_id = site_id
+        self.environment_id = environment_id
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="env-title", classes="summary")
+        with TabbedContent(id="env-tabs"):
+            with TabPane("Overview", id="tab-overview"):
+                yield Static(id="env-overview")
+            with TabPane("Releases", id="tab-releases"):
+                yield ResourceTable(("Release", "Source", "Ref", "Health", "Created"),
+                                    "No releases yet: the first comes with the site's "
+                                    "creation; deploy to add more.", id="releases-table")
+            with TabPane("Backups", id="tab-backups"):
+                yield ResourceTable(("Backup", "Scope", "Status", "Size", "Keep until",
+                                     "Checksum"),
+                                    "No backups yet: configure storage in Settings, then "
+                                    "take one.", id="backups-table")
+            with TabPane("Domains", id="tab-domains"):
+                yield ResourceTable(("Domain", "TLS", "Issuer", "Primary"),
+                                    "No custom domains: the site answers on its preview URL.",
+                                    id="domains-table")
+            with TabPane("Drift", id="tab-drift"):
+                yield ResourceTable(("Checked", "Preset", "Status"),
+                                    "No drift check yet: one runs before every promotion.",
+                                    id="drift-table")
+        yield Footer()
+
+    def fetch(self) -> EnvironmentDetail:
+        return self.core.overview.environment(self.token, self.environment_id)
+
+    def present(self, data: EnvironmentDetail) -> None:
+        env = data.environment
+        self.sub_title = f"{data.site.slug} / {env.slug}"
+        self.query_one("#env-title", Static).update(Text.assemble(
+            render.env_badge(env.environment_type), " ", Text(f"{data.site.name} — {env.name}",
+                                                              style="bold"),
+            "  ", render.status(env.status)))
+        now = self.core.rt.clock.now()
+        overview = [
+            ("URL", render.plain(env.preview_url)),
+            ("Node", render.plain(f"{data.node.name} ({data.node.hostname})")),
+            ("Status", render.status(env.status)),
+            ("Promotion preset", render.plain(env.promotion_preset)),
+            ("Drift", Text.assemble(render.status(env.drift_status), " ",
+                                    render.ago(env.drift_checked_at, now))),
+            ("Current release", render.short_id(env.current_release_id)),
+            ("Created", render.plain(env.created_at)),
+            ("Id", render.plain(env.id)),
+        ]
+        self.query_one("#env-overview", Static).update(Text("\n").join(
+            Text.assemble(Text(f"{label:<18}", style="bold"), value)
+            for label, value in overview))
+        primary = env.primary_domain_id
+        self.query_one("#releases-table", ResourceTable).set_rows([
+            (r.id, [render.short_id(r.id), render.plain(r.source_type),
+                    render.plain(r.source_ref), render.status(r.health_status),
+                    render.plain(r.created_at)]) for r in data.releases])
+        self.query_one("#backups-table", ResourceTable).set_rows([
+            (b.id, [render.short_id(b.id), render.plain(b.backup_scope),
+                    render.status(b.status), render.plain(_size(b.size_bytes)),
+                    render.plain(b.retention_until), render.short_id(b.checksum)])
+            for b in data.backups])
+        self.query_one("#domains-table", ResourceTable).set_rows([
+            (d.id, [render.plain(d.hostname), render.status(d.tls_status),
+                    render.plain(d.tls_issuer), render.plain("yes" if d.id == primary else "")])
+            for d in data.domains])
+        self.query_one("#drift-table", ResourceTable).set_rows([
+            (c.id, [render.plain(c.checked_at), render.plain(c.promotion_preset),
+                    render.status(c.status)]) for c in data.drift_checks])
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return "—"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"

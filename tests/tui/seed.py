@@ -1,0 +1,107 @@
+"""Realistic, reproducible console data: several sites, every environment type, nodes in
+every state, and jobs queued, running, failed and succeeded — same ids and times on
+every run, so snapshots compare."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pressluft_core.app import Pressluft
+from pressluft_core.clock import ManualClock, use_id_factory
+from pressluft_core.jobs import queue
+from pressluft_core.jobs.logs import log_path
+from pressluft_core.models import Environment, Job, Node, Release, Site
+from pressluft_core.services.jobs import enqueue
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+
+@contextmanager
+def reproducible_ids(seed: int = 7) -> Iterator[None]:
+    rng = random.Random(seed)
+    previous = use_id_factory(lambda: uuid.UUID(int=rng.getrandbits(128), version=4))
+    try:
+        yield
+    finally:
+        use_id_factory(previous)
+
+
+def seed_console(core: Pressluft, clock: ManualClock) -> str:
+    """Fill an empty installation; returns the admin's session token."""
+    with reproducible_ids():
+        core.auth.create_admin(ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD)
+        token, _ = core.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        local = core.nodes.register(token, "local", "localhost", public_ip="203.0.113.10",
+                                    is_local=True)
+        web2 = core.nodes.register(token, "web-2", "web2.example.net",
+                                   public_ip="203.0.113.20", ssh_user="deploy")
+        core.nodes.register(token, "old-box", "old.example.net", public_ip="203.0.113.30")
+        Node.update(status="active", last_seen_at="2026-03-01T11:58:00Z").where(
+            Node.id == local.id).execute()
+        Node.update(status="unreachable", last_seen_at="2026-02-27T09:00:00Z").where(
+            Node.name == "old-box").execute()
+        sites = {}
+        for slug, name, node in (("acme", "Acme Shop", "local"),
+                                 ("blog-berlin", "Blog Berlin", "web-2"),
+                                 ("kanzlei", "Kanzlei Müller & Partner", "local"),
+                                 ("x-markup", "[bold]x[/] \\[not markup]", "web-2")):
+            job = core.sites.create(token, name, slug, node=node)
+            sites[slug] = job
+        _finish_site(core, sites["acme"], clock)
+        _finish_site(core, sites["blog-berlin"], clock)
+        _finish_site(core, sites["x-markup"], clock)
+        acme_prod = sites["acme"].environment_id
+        for slug, kind in (("staging", "staging"), ("try-plugin", "clone")):
+            env_id = _add_environment(core, sites["acme"].site_id, acme_prod, slug, kind,
+                                      local.id)
+            if kind == "clone":
+                Environment.update(drift_status="drifted").where(
+                    Environment.id == env_id).execute()
+        # kanzlei: site_create running with output; blog: a failed deploy; acme: done
+        clock.advance(minutes=1)
+        running = queue.claim_next(core.rt, "control:4242", only_job_id=sites["kanzlei"].id)
+        queue.set_progress(core.rt, running.id, "control:4242",
+                           "step 4/9: installing WordPress")
+        path = log_path(core.rt.paths.job_logs_dir, running.id)
+        path.write_text("2026-03-01T12:01:00Z ---- step 4/9: installing WordPress\n"
+                        "2026-03-01T12:01:01Z out  Success: WordPress installed.\n")
+        with core.db.atomic():
+            failed = enqueue(core.rt, "noop", site_id=sites["blog-berlin"].site_id,
+                             node_id=web2.id, payload={"fail": "COMMAND_FAILED"})
+        claimed = queue.claim_next(core.rt, "control:4242", only_job_id=failed.id)
+        queue.fail(core.rt, claimed, "control:4242", "COMMAND_FAILED",
+                   "`git` exited with status 128 on node web-2: the repository was not "
+                   "found; check the URL and the deploy key", "fatal: repository not found")
+        with core.db.atomic():
+            enqueue(core.rt, "noop", node_id=web2.id, payload={})
+        return token
+
+
+def _finish_site(core: Pressluft, job, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
+    now = "2026-03-01T12:00:00Z"
+    release = str(uuid.UUID(int=random.Random(job.site_id).getrandbits(128), version=4))
+    Release.insert(id=release, environment_id=job.environment_id, source_type="upload",
+                   source_ref="wordpress-6.4", path="/var/www/sites/x/releases/20260301T120000Z",
+                   health_status="healthy", created_at=now).execute()
+    Environment.update(status="active", current_release_id=release).where(
+        Environment.id == job.environment_id).execute()
+    Site.update(status="active").where(Site.id == job.site_id).execute()
+    Job.update(status="succeeded", attempt_count=1, started_at=now, finished_at=now,
+               progress="step 9/9: health check").where(Job.id == job.id).execute()
+
+
+def _add_environment(core: Pressluft, site_id: str, source_id: str, slug: str, kind: str,
+                     node_id: str) -> str:
+    from pressluft_core.clock import new_id
+
+    env_id = new_id()
+    now = "2026-03-01T12:00:00Z"
+    Environment.insert(id=env_id, site_id=site_id, name=slug.title(), slug=slug,
+                       environment_type=kind, status="active", node_id=node_id,
+                       source_environment_id=source_id, promotion_preset="commerce-protect",
+                       preview_url=f"http://{env_id[:8]}.203-0-113-10.sslip.io",
+                       drift_status="clean", drift_checked_at=now, created_at=now,
+                       updated_at=now).execute()
+    return env_id
