@@ -84,7 +84,8 @@ class PressluftApp(ConsoleActions, App[None]):
             self.sub_title = "no worker running: start `pressluft worker`"
 
     def on_data_changed(self, message: DataChanged) -> None:
-        self.screen.post_message(DataChanged(message.job_id))
+        if self.screen_stack:  # nothing to refresh while starting up or shutting down
+            self.screen.post_message(DataChanged(message.job_id))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors become something the operator can act on."""
@@ -108,12 +109,11 @@ class PressluftApp(ConsoleActions, App[None]):
         else:
             self.action_show_help_panel()
 
-    async def action_quit(self) -> None:
+    def on_unmount(self) -> None:
         if self._embedded is not None:
             self._embedded.stop()
         if self.live is not None:
             self.live.stop()
-        self.exit()
 
 
 def run(home: str | None = None) -> int:

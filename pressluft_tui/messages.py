@@ -1,4 +1,5 @@
-"""Messages the console passes around: small dataclasses.
+"""Messages the console passes around: small dataclasses (``Message.__post_init__``
+initialises the base, so a dataclass needs nothing more).
 
 ``DataChanged`` is posted on every job event and poll hit; ``can_replace`` collapses a
 burst of them into one refresh.
@@ -17,9 +18,6 @@ class DataChanged(Message):
 
     job_id: str | None = None
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, DataChanged)
 
@@ -27,6 +25,3 @@ class DataChanged(Message):
 @dataclass
 class LoggedIn(Message):
     token: str
-
-    def __post_init__(self) -> None:
-        super().__init__()

@@ -28,8 +28,24 @@ def reproducible_ids(seed: int = 7) -> Iterator[None]:
         use_id_factory(previous)
 
 
+# A throw-away key for screenshots only, so the SSH key dialog looks the same every run.
+TEST_CONTROL_KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACAz0nlKPpa8sVvresK9H8WckwQ8gd3U+tjTSthV7RQWfwAAAJgR9uuYEfbr
+mAAAAAtzc2gtZWQyNTUxOQAAACAz0nlKPpa8sVvresK9H8WckwQ8gd3U+tjTSthV7RQWfw
+AAAEAjkozEfKHvZaI9ENmJjVK5wsRuSWL5epFFW8D0bLZ9BzPSeUo+lryxW+t6wr0fxZyT
+BDyB3dT62NNK2FXtFBZ/AAAAEXByZXNzbHVmdEBjb250cm9sAQIDBA==
+-----END OPENSSH PRIVATE KEY-----
+"""
+
+
+def install_test_key(core: Pressluft) -> None:
+    core.rt.secrets.put("ssh.control-key", TEST_CONTROL_KEY)
+
+
 def seed_console(core: Pressluft, clock: ManualClock) -> str:
     """Fill an empty installation; returns the admin's session token."""
+    install_test_key(core)
     with reproducible_ids():
         core.auth.create_admin(ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD)
         token, _ = core.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD)

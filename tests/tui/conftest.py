@@ -1,0 +1,63 @@
+"""Console fixtures: a seeded installation on SQLite with a frozen clock, and an app on
+it that runs no worker (tests drive jobs themselves)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
+
+from pressluft_core.app import Pressluft
+from pressluft_core.clock import ManualClock
+from pressluft_core.session_store import save_token
+from pressluft_tui.app import PressluftApp
+from tests.tui.seed import install_test_key, reproducible_ids, seed_console
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+def tui_clock() -> ManualClock:
+    return ManualClock("2026-03-01T12:00:00Z")
+
+
+@pytest.fixture
+def tui_core(tmp_path: Path, tui_clock: ManualClock) -> Iterator[Pressluft]:
+    core = Pressluft.open(tmp_path / "home", database_url="", clock=tui_clock)
+    yield core
+    core.close()
+
+
+@pytest.fixture
+def seeded(tui_core: Pressluft, tui_clock: ManualClock) -> Pressluft:
+    token = seed_console(tui_core, tui_clock)
+    save_token(tui_core.rt.paths, token)
+    return tui_core
+
+
+@pytest.fixture
+def empty(tui_core: Pressluft) -> Pressluft:
+    install_test_key(tui_core)
+    return tui_core
+
+
+@pytest.fixture
+def make_app() -> Callable[[Pressluft], PressluftApp]:
+    return lambda core: PressluftApp(core, run_worker=False)
+
+
+async def settle(pilot: Pilot, delay: float = 0.05) -> None:
+    """Let loads, workers and redraws finish before looking at the screen."""
+    for _ in range(3):
+        await pilot.pause()
+        # A reload superseded by a newer one is cancelled: that is not a failure here.
+        with contextlib.suppress(WorkerCancelled):
+            await pilot.app.workers.wait_for_complete()
+    await pilot.pause(delay)
+
+
+__all__ = ["SIZES", "reproducible_ids", "settle"]

@@ -1,0 +1,145 @@
+"""Pilot tests for the console's flows: first run, login, live jobs, hostile names."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rich.text import Text
+from textual.widgets import DataTable, Input, Log
+
+from pressluft_core.jobs import queue
+from pressluft_core.jobs.logs import log_path
+from pressluft_core.models import Site
+from pressluft_tui.screens.first_run import FirstRunScreen
+from pressluft_tui.screens.jobs import JobsScreen
+from pressluft_tui.screens.local_node import LocalNodeScreen
+from pressluft_tui.screens.login import LoginScreen
+from pressluft_tui.screens.sites import SitesScreen
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+from tests.tui.conftest import settle
+
+
+def typed(text: str) -> list[str]:
+    """Key names for typing ``text`` with Pilot (space has a name of its own)."""
+    return ["space" if char == " " else char for char in text]
+
+
+async def wait_for(pilot, predicate, timeout=10.0) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return False
+
+
+async def test_first_run_from_empty_database_to_sites(empty, make_app):
+    app = make_app(empty)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, FirstRunScreen)
+        await pilot.press(*typed("ops@agency.example"), "enter", *typed("Olga Ops"), "enter")
+        await pilot.press(*typed("a long passphrase"), "enter",
+                          *typed("a long passphrase"), "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, LocalNodeScreen))
+        for field, value in (("name", "local"), ("public_ip", "192.0.2.7")):
+            app.screen.query_one(f"#node-{field}", Input).value = value
+        app.screen.query_one("#node-public_ip", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SitesScreen))
+        await settle(pilot)
+        nodes = empty.nodes.list(app.token)
+        assert [(n.name, n.is_local, n.public_ip) for n in nodes] == [
+            ("local", True, "192.0.2.7")]
+        assert empty.jobs.list(app.token, job_type="node_check")  # the check was queued
+        assert empty.rt.paths.cli_session_file.exists()  # the next start skips login
+
+
+async def test_first_run_can_skip_the_local_node(empty, make_app):
+    app = make_app(empty)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press(*typed("ops@agency.example"), "enter", *typed("Olga"), "enter")
+        await pilot.press(*typed("a long passphrase"), "enter",
+                          *typed("a long passphrase"), "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, LocalNodeScreen))
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SitesScreen))
+        assert empty.nodes.list(app.token) == []
+
+
+async def test_login_refused_with_wrong_password_then_accepted(seeded, make_app):
+    seeded.rt.paths.cli_session_file.unlink()
+    app = make_app(seeded)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, LoginScreen)
+        await pilot.press(*typed(ADMIN_EMAIL), "enter", *typed("not the password"), "enter")
+        await settle(pilot)
+        error = app.screen.query_one("#login-error")
+        assert "wrong email or password" in str(error.render())
+        assert isinstance(app.screen, LoginScreen) and app.token is None
+        await pilot.press(*typed(ADMIN_PASSWORD), "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SitesScreen))
+
+
+async def test_job_log_streams_and_site_status_changes_live_cursor_kept(seeded, make_app,
+                                                                        monkeypatch):
+    """A job started outside the console shows up, its log streams into the log pane,
+    and the site's status changes on screen when it ends — cursor on the same row."""
+    from pressluft_core.jobs.registry import REGISTRY, JobType, load_handlers
+
+    load_handlers()
+    if "site_create" not in REGISTRY:  # the WordPress layer registers the real one
+        monkeypatch.setitem(REGISTRY, "site_create", JobType(
+            "site_create", steps=(), running_status="deploying", moves_site=True))
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        sites = app.screen.query_one(DataTable)
+        await pilot.press("down", "down")  # kanzlei (its site_create is running)
+        kanzlei = Site.get(Site.slug == "kanzlei")
+        row_key = sites.coordinate_to_cell_key(sites.cursor_coordinate).row_key.value
+        assert row_key == kanzlei.id
+        running = next(j for j in seeded.jobs.list(app.token, site_id=kanzlei.id)
+                       if j.status == "running")
+
+        await pilot.press("j")
+        await settle(pilot)
+        jobs_screen = app.screen
+        assert isinstance(jobs_screen, JobsScreen)
+        table = jobs_screen.query_one(DataTable)
+        keys = [row.value for row in table.rows]
+        table.move_cursor(row=keys.index(running.id))
+        await settle(pilot)
+        log = jobs_screen.query_one(Log)
+        path = log_path(seeded.rt.paths.job_logs_dir, running.id)
+        with path.open("a") as handle:
+            for number in range(200):
+                handle.write(f"2026-03-01T12:02:00Z out  unpacking file {number}\n")
+        assert await wait_for(pilot, lambda: "unpacking file 199" in "\n".join(log.lines))
+
+        queue.succeed(seeded.rt, running, "control:4242")  # the job finishes
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: _cell(app, kanzlei.id, 2) == "active")
+        cursor = sites.coordinate_to_cell_key(sites.cursor_coordinate).row_key.value
+        assert cursor == kanzlei.id
+
+
+def _cell(app, row_key: str, column: int) -> str:  # type: ignore[no-untyped-def]
+    table = app.screen.query_one(DataTable)
+    try:
+        return table.get_row(row_key)[column].plain
+    except Exception:  # the row is not there (yet)
+        return ""
+
+
+async def test_hostile_names_are_shown_literally(seeded, make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        site = Site.get(Site.slug == "x-markup")
+        cells = app.screen.query_one(DataTable).get_row(site.id)
+        assert isinstance(cells[1], Text)
+        assert cells[1].plain == "[bold]x[/] \\[not markup]"
+        assert not cells[1].spans  # no style smuggled in through markup
+        await asyncio.sleep(0)

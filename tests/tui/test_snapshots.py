@@ -1,0 +1,153 @@
+"""A snapshot of every screen and modal, with realistic data, at 80x24 and 160x48."""
+
+from __future__ import annotations
+
+import pytest
+
+from pressluft_core.models import Environment, Site
+from tests.tui.conftest import SIZES, settle
+
+pytestmark = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+
+
+def keys(*pressed: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        for key in pressed:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return run_before
+
+
+def test_first_run(snap_compare, empty, make_app, size):
+    assert snap_compare(make_app(empty), terminal_size=size, run_before=keys())
+
+
+def test_login(snap_compare, seeded, make_app, size):
+    seeded.rt.paths.cli_session_file.unlink()
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys())
+
+
+def test_local_node_step(snap_compare, empty, make_app, size):
+    """Step 2 of the first run (the typing of step 1 is a Pilot test)."""
+    from pressluft_tui.screens.local_node import LocalNodeScreen
+
+    empty.auth.create_admin("admin@example.com", "Ada", "correct horse battery")
+    token, _ = empty.auth.login("admin@example.com", "correct horse battery")
+    app = make_app(empty)
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.token = token
+        await pilot.app.switch_screen(LocalNodeScreen(empty.nodes.public_key(token)))
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_sites(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys())
+
+
+def test_sites_filtered(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("slash", "b", "l", "o", "g"))
+
+
+def test_site(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("enter"))
+
+
+def test_environment_overview(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter"))
+
+
+def test_environment_releases_tab(snap_compare, seeded, make_app, size):
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("enter", "enter")(pilot)
+        pilot.app.screen.query_one("#env-tabs").active = "tab-releases"
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
+def test_environment_backups_empty(snap_compare, seeded, make_app, size):
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("enter", "down", "enter")(pilot)
+        pilot.app.screen.query_one("#env-tabs").active = "tab-backups"
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
+def test_nodes(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o"))
+
+
+def test_node(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "enter"))
+
+
+def test_jobs_with_failed_job_selected(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("j"))
+
+
+def test_jobs_with_running_log(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("j", "down", "down"))
+
+
+def test_settings(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("s"))
+
+
+def test_setting_edit_secret(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("s", *["down"] * 9, "enter"))
+
+
+def test_audit_log(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("a"))
+
+
+def test_new_site_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("n"))
+
+
+def test_cancel_confirmation(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("j", "down", "down", "x"))
+
+
+def test_typed_confirmation(snap_compare, seeded, make_app, size):
+    from pressluft_tui.screens.confirm import ConfirmScreen
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot)
+        pilot.app.push_screen(ConfirmScreen(
+            "Promote staging to production?",
+            ["copies 12 tables and the code as a new release",
+             "protects wp_posts, wp_comments, wp_woocommerce_orders and uploads",
+             "production drifted since the clone: 2 new orders, 1 comment"],
+            require_word="acme", danger=True))
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
+def test_ssh_key_dialog(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "k"))
+
+
+def test_help_panel(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("question_mark"))
+
+
+def test_production_stands_out_without_colour(snap_compare, seeded, make_app, size,
+                                              monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    Site.update(status="active").execute()
+    Environment.update(status="active").execute()
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("enter"))
