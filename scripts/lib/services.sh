@@ -4,7 +4,9 @@
 VENV="${PRESSLUFT_VENV:-$ROOT/.venv}"
 RUN_DIR="${PRESSLUFT_TEST_RUN_DIR:-/tmp/pressluft-test}"
 PG_PORT="${PRESSLUFT_TEST_PG_PORT:-55432}"
-DEBIAN_PACKAGES=(postgresql python3-venv)
+SSHD_PORT="${PRESSLUFT_TEST_SSHD_PORT:-2222}"
+SSHD_USER=pressluft-node
+DEBIAN_PACKAGES=(postgresql python3-venv openssh-server sudo)
 
 log() { echo "== $*" >&2; }
 
@@ -68,4 +70,54 @@ start_postgres() {
        -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null
   fi
   PRESSLUFT_TEST_PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+}
+
+# OpenSSH sshd on 127.0.0.1:$SSHD_PORT for the tests and benchmarks that need a real node
+# (root only: it creates a user). Logins: key only, as $SSHD_USER, a dedicated node user
+# with a clean shell (bash, empty rc files) and passwordless sudo, like a production node
+# user; tests append their key to $RUN_DIR/sshd/authorized_keys/$SSHD_USER (root-owned).
+start_sshd() {
+  if [ "$(id -u)" -ne 0 ] || [ ! -x /usr/sbin/sshd ]; then
+    log "sshd: needs root and openssh-server; the real-sshd tests will skip"
+    return 0
+  fi
+  local dir="$RUN_DIR/sshd" home="/var/lib/$SSHD_USER" rc pid=""
+  mkdir -p "$dir/authorized_keys" /run/sshd
+  chmod 755 "$RUN_DIR" "$dir" "$dir/authorized_keys"
+  if ! id -u "$SSHD_USER" >/dev/null 2>&1; then
+    useradd --system --create-home --home-dir "$home" --shell /bin/bash "$SSHD_USER"
+  fi
+  # No password, but not locked either ("!"): without PAM, sshd refuses locked accounts.
+  usermod -p '*' "$SSHD_USER"
+  for rc in .bashrc .profile .bash_profile .bash_logout; do
+    : > "$home/$rc"
+    chown "$SSHD_USER:" "$home/$rc"
+  done
+  if [ -d /etc/sudoers.d ]; then
+    echo "$SSHD_USER ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/pressluft-node
+    chmod 0440 /etc/sudoers.d/pressluft-node
+  fi
+  touch "$dir/authorized_keys/$SSHD_USER"
+  chmod 644 "$dir/authorized_keys/$SSHD_USER"
+  [ -f "$dir/ssh_host_ed25519_key" ] \
+    || ssh-keygen -q -t ed25519 -N '' -C pressluft-test-sshd -f "$dir/ssh_host_ed25519_key"
+  printf '%s\n' "Port $SSHD_PORT" "ListenAddress 127.0.0.1" \
+    "HostKey $dir/ssh_host_ed25519_key" "PidFile $dir/sshd.pid" \
+    "AuthorizedKeysFile $dir/authorized_keys/%u" "AllowUsers $SSHD_USER" \
+    "PermitRootLogin no" "PubkeyAuthentication yes" "PasswordAuthentication no" \
+    "KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" \
+    "MaxSessions 200" "MaxStartups 200:30:400" "LogLevel INFO" > "$dir/sshd_config.new"
+  [ -f "$dir/sshd.pid" ] && pid=$(cat "$dir/sshd.pid")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+      && cmp -s "$dir/sshd_config.new" "$dir/sshd_config"; then
+    rm -f "$dir/sshd_config.new"
+  else
+    if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then sleep 0.3; fi
+    mv "$dir/sshd_config.new" "$dir/sshd_config"
+    log "starting sshd on 127.0.0.1:$SSHD_PORT (user $SSHD_USER)"
+    /usr/sbin/sshd -f "$dir/sshd_config" -E "$dir/sshd.log"
+  fi
+  PRESSLUFT_TEST_SSHD_PORT=$SSHD_PORT
+  PRESSLUFT_TEST_SSHD_USER=$SSHD_USER
+  export PRESSLUFT_TEST_SSHD_PORT PRESSLUFT_TEST_SSHD_USER
 }
