@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions
+from rich.measure import Measurement
 from rich.text import Text
 
 from pressluft_core.clock import parse_iso
@@ -26,28 +29,38 @@ ENV_BADGES = {
 }
 
 
+class Cell(Text):
+    """Single-line table text. Rich measures a ``Text`` by splitting it into words, which
+    dominates filling a table of a thousand rows; a cell never wraps, so its width is
+    simply its length."""
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = cell_len(self.plain)
+        return Measurement(width, width)
+
+
 def status(value: str | None) -> Text:
     if not value:
-        return Text("—", style="dim")
-    return Text(value, style=STATUS_STYLES.get(value, ""))
+        return Cell("—", style="dim")
+    return Cell(value, style=STATUS_STYLES.get(value, ""))
 
 
 def env_badge(environment_type: str) -> Text:
     label, style = ENV_BADGES.get(environment_type, (environment_type, ""))
-    return Text(f" {label} ", style=style)
+    return Cell(f" {label} ", style=style)
 
 
 def plain(value: object) -> Text:
-    return Text("" if value is None else str(value))
+    return Cell("" if value is None else str(value))
 
 
 def short_id(value: str | None) -> Text:
-    return Text(value[:8] if value else "—", style="dim" if not value else "")
+    return Cell(value[:8] if value else "—", style="dim" if not value else "")
 
 
 def ago(stamp: str | None, now: datetime) -> Text:
     if not stamp:
-        return Text("never", style="dim")
+        return Cell("never", style="dim")
     seconds = int((now - parse_iso(stamp)).total_seconds())
     if seconds < 60:
         text = f"{max(seconds, 0)}s ago"
@@ -57,4 +70,4 @@ def ago(stamp: str | None, now: datetime) -> Text:
         text = f"{seconds // 3600}h ago"
     else:
         text = f"{seconds // 86400}d ago"
-    return Text(text)
+    return Cell(text)

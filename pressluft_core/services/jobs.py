@@ -6,6 +6,7 @@ enqueued row must follow, so a bad job can never reach the queue.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -88,6 +89,9 @@ def _refuse_nested(value: Any, path: str) -> None:
             _refuse_nested(item, f"{path}[{index}]")
 
 
+_RECORD_FIELDS = [getattr(Job, f.name) for f in dataclasses.fields(JobRecord)]
+
+
 class JobsService(Service):
     def list(
         self,
@@ -99,14 +103,14 @@ class JobsService(Service):
         limit: int = 200,
     ) -> list[JobRecord]:
         self.auth.require(token)
-        query = Job.select().order_by(Job.created_at.desc(), Job.id)
+        query = Job.select(*_RECORD_FIELDS).order_by(Job.queue_seq.desc())
         if status:
             query = query.where(Job.status == status)
         if site_id:
             query = query.where(Job.site_id == site_id)
         if job_type:
             query = query.where(Job.job_type == job_type)
-        return [from_row(JobRecord, row) for row in query.limit(limit)]
+        return [JobRecord(**row) for row in query.limit(limit).dicts()]
 
     @mutation("job.cancel", "job", target="job_id")
     def cancel(self, actor: Actor, job_id: str) -> JobRecord:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
+from pressluft_core.db import dialect_of
 from pressluft_core.errors import NotFoundError
 from pressluft_core.jobs import presence
 from pressluft_core.models import Backup, Domain, DriftCheck, Environment, Job, Node, Release, Site
@@ -18,7 +19,6 @@ from pressluft_core.records import (
     DomainRecord,
     DriftCheckRecord,
     EnvironmentRecord,
-    JobRecord,
     NodeRecord,
     ReleaseRecord,
     SiteRecord,
@@ -28,13 +28,33 @@ from pressluft_core.services.base import Service
 from pressluft_core.services.environments import TYPE_ORDER
 from pressluft_core.services.sites import find_site
 
+_SITES_SQL = """
+SELECT s.id, s.name, s.slug, s.status, s.primary_environment_id, s.created_at,
+       s.updated_at, s.state_version,
+       (SELECT e.preview_url FROM environments e
+         WHERE e.site_id = s.id AND e.environment_type = 'production' LIMIT 1),
+       (SELECT COUNT(*) FROM environments e WHERE e.site_id = s.id),
+       j.id, j.job_type, j.status
+FROM sites s
+LEFT JOIN jobs j ON j.id = (SELECT l.id FROM jobs l WHERE l.site_id = s.id
+                            ORDER BY l.queue_seq DESC LIMIT 1)
+ORDER BY s.slug
+"""
+
+
+@dataclass(frozen=True)
+class JobBrief:
+    id: str
+    job_type: str
+    status: str
+
 
 @dataclass(frozen=True)
 class SiteSummary:
     site: SiteRecord
     production_url: str | None
     environment_count: int
-    last_job: JobRecord | None
+    last_job: JobBrief | None
 
 
 @dataclass(frozen=True)
@@ -72,23 +92,17 @@ class WorkerMode:
 
 class OverviewService(Service):
     def sites(self, token: str) -> list[SiteSummary]:
+        """Every site with its production URL, environment count and latest job: one
+        query, each correlated part answered from an index."""
         self.auth.require(token)
-        counts = dict(Environment.select(Environment.site_id, fn.COUNT(Environment.id))
-                      .group_by(Environment.site_id).tuples())
-        urls = dict(Environment.select(Environment.site_id, Environment.preview_url)
-                    .where(Environment.environment_type == "production").tuples())
-        latest = (Job.select(Job.site_id, fn.MAX(Job.queue_seq).alias("seq"))
-                  .where(Job.site_id.is_null(False)).group_by(Job.site_id))
-        last_jobs = {
-            job.site_id: from_row(JobRecord, job)
-            for job in Job.select().join(
-                latest, on=((Job.site_id == latest.c.site_id) & (Job.queue_seq == latest.c.seq)))
-        }
-        return [
-            SiteSummary(from_row(SiteRecord, site), urls.get(site.id), counts.get(site.id, 0),
-                        last_jobs.get(site.id))
-            for site in Site.select().order_by(Site.slug)
-        ]
+        db = self.rt.db
+        sql = _SITES_SQL if dialect_of(db) == "sqlite" else _SITES_SQL.replace("?", "%s")
+        summaries = []
+        for row in db.execute_sql(sql).fetchall():
+            site = SiteRecord(*row[:8])
+            last = JobBrief(*row[10:13]) if row[10] else None
+            summaries.append(SiteSummary(site, row[8], row[9], last))
+        return summaries
 
     def environments(self, token: str, site_ref: str) -> list[EnvironmentSummary]:
         self.auth.require(token)
@@ -148,8 +162,8 @@ class OverviewService(Service):
     def fingerprint(self) -> tuple[object, ...]:
         """Cheap summary that changes whenever a job, environment, site or node does; the
         console polls it to notice work done by another process (a worker daemon)."""
-        jobs = Job.select(fn.COUNT(Job.id), fn.MAX(Job.updated_at),
-                          fn.SUM(Job.attempt_count)).tuples().get()
+        jobs = (Job.select(fn.MAX(Job.queue_seq)).scalar(),
+                Job.select(fn.MAX(Job.updated_at)).scalar())
         active = Job.select(Job.status, fn.COUNT(Job.id)).where(
             Job.status.in_(("queued", "running"))).group_by(Job.status).tuples()
         envs = Environment.select(fn.COUNT(Environment.id),

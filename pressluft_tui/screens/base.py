@@ -9,6 +9,7 @@ from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
 
+from pressluft_core.errors import PressluftError
 from pressluft_tui.messages import DataChanged
 
 if TYPE_CHECKING:
@@ -45,11 +46,21 @@ class ResourceScreen(Screen[None], Generic[T]):
         """Show ``data`` (runs on the UI thread)."""
         raise NotImplementedError
 
+    _shown_once = False
+
     def on_mount(self) -> None:
-        self.reload()
+        """The first paint already shows the data: one indexed read, done here rather than
+        in a thread that would compete with the app's own start-up for the GIL (see
+        bench/tui.py). Every later refresh runs in a worker."""
+        try:
+            self.present(self.fetch())
+        except PressluftError:
+            self.reload()  # let the worker path report it through the app's handler
 
     def on_screen_resume(self) -> None:
-        self.reload()
+        if self._shown_once:  # coming back from another screen: catch up
+            self.reload()
+        self._shown_once = True
 
     def on_data_changed(self, _message: DataChanged) -> None:
         self.reload()

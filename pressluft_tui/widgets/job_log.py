@@ -23,6 +23,7 @@ class JobLogView(Log):
         self._path: Path | None = None
         self._position = 0
         self._pending = ""
+        self.received = 0  # lines read from the file since it was shown
 
     def on_mount(self) -> None:
         self.set_interval(TAIL_INTERVAL, self.poll_file, name="job-log-tail")
@@ -34,6 +35,7 @@ class JobLogView(Log):
         self._path = path
         self._position = 0
         self._pending = ""
+        self.received = 0
         self.clear()
         self.poll_file()
 
@@ -59,5 +61,6 @@ class JobLogView(Log):
         text = self._pending + chunk.decode("utf-8", errors="replace")
         *lines, self._pending = text.split("\n")
         if lines:
-            self.write_lines(lines)
+            self.received += len(lines)
+            self.write_lines(lines[-MAX_LINES:])
         return len(lines)

@@ -16,6 +16,10 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 Row = tuple[str, Sequence[Text]]
+# A first screenful goes in at once; the rest follows in chunks between frames, so a
+# thousand-row table answers keys as soon as its first rows are there.
+FIRST_BATCH = 60
+BATCH = 250
 
 
 class ResourceTable(Vertical):
@@ -44,6 +48,8 @@ class ResourceTable(Vertical):
         self._empty_text = empty_text
         self._rows: list[Row] = []
         self._filter = ""
+        self._generation = 0
+        self.loaded = False  # every row of the latest refresh is in the table
 
     def compose(self) -> ComposeResult:
         box = Input(placeholder="filter… (esc to clear)", classes="table-filter")
@@ -71,23 +77,37 @@ class ResourceTable(Vertical):
         self._render_rows()
 
     def _render_rows(self) -> None:
+        self.loaded = False
         table = self.table
         keep = self.selected_key
         needle = self._filter.lower()
         visible = [row for row in self._rows
                    if not needle or any(needle in cell.plain.lower() for cell in row[1])]
         table.clear()
-        for key, cells in visible:
-            table.add_row(*cells, key=key)
-        keys = [key for key, _ in visible]
-        if keep in keys:
-            table.move_cursor(row=keys.index(keep), animate=False)
+        self._generation += 1
+        self._add_batch(visible, 0, FIRST_BATCH, keep, self._generation)
         empty = self.query_one(".empty-state", Static)
         empty.display = not visible
         if not visible and self._rows:
             empty.update(Text(f"nothing matches “{self._filter}”"))
         elif not visible:
             empty.update(Text(self._empty_text))
+
+    def _add_batch(self, rows: list[Row], start: int, size: int, keep: str | None,
+                   generation: int) -> None:
+        if generation != self._generation:  # a newer refresh replaced these rows
+            return
+        table = self.table
+        batch = rows[start:start + size]
+        for offset, (key, cells) in enumerate(batch):
+            table.add_row(*cells, key=key)
+            if key == keep:
+                table.move_cursor(row=start + offset, animate=False)
+        if start + size < len(rows):
+            self.set_timer(0.01, lambda: self._add_batch(rows, start + size, BATCH, keep,
+                                                         generation))
+        else:
+            self.loaded = True
 
     def focus_table(self) -> None:
         self.table.focus()

@@ -91,12 +91,12 @@ def test_node(snap_compare, seeded, make_app, size):
 
 
 def test_jobs_with_failed_job_selected(snap_compare, seeded, make_app, size):
-    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("j"))
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("j", "down"))
 
 
 def test_jobs_with_running_log(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("j", "down", "down"))
+                        run_before=keys("j", "down", "down", "down"))
 
 
 def test_settings(snap_compare, seeded, make_app, size):
@@ -118,7 +118,7 @@ def test_new_site_form(snap_compare, seeded, make_app, size):
 
 def test_cancel_confirmation(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("j", "down", "down", "x"))
+                        run_before=keys("j", "down", "down", "down", "x"))
 
 
 def test_typed_confirmation(snap_compare, seeded, make_app, size):

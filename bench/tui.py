@@ -1,0 +1,199 @@
+"""``python -m bench tui``: how the console copes with a large installation.
+
+Side by side in one run: launch to the interactive sites screen on an empty database and
+on one with 1,000 sites x 3 environments and 100,000 jobs (``startup_ratio`` = large /
+empty; target ≤ 1.5), opening the jobs screen on the large one, and the rate of log lines
+a live job log displays while key presses keep being answered within 100 ms
+(``log_lines_per_s``; target ≥ 10,000). Headless (Textual's test driver), same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from pressluft_core.app import Pressluft
+from pressluft_core.jobs.logs import log_path
+from pressluft_core.session_store import save_token
+from pressluft_tui.app import PressluftApp
+from pressluft_tui.screens.jobs import JobsScreen
+from pressluft_tui.screens.sites import SitesScreen
+from pressluft_tui.widgets.job_log import JobLogView
+from pressluft_tui.widgets.resource_table import ResourceTable
+
+EMAIL, PASSWORD = "bench@example.com", "bench password 123"
+
+
+def make_installation(home: Path, sites: int, jobs: int) -> Pressluft:
+    core = Pressluft.open(home, database_url="")
+    core.auth.create_admin(EMAIL, "Bench", PASSWORD)
+    token, _ = core.auth.login(EMAIL, PASSWORD)
+    save_token(core.rt.paths, token)
+    node = core.nodes.register(token, "local", "localhost", public_ip="192.0.2.1",
+                               is_local=True)
+    now = "2026-03-01T12:00:00Z"
+    site_rows, env_rows, job_rows = [], [], []
+    for number in range(sites):
+        site_id = str(uuid.uuid4())
+        site_rows.append((site_id, f"Site {number}", f"site-{number:04d}", "active", now, now))
+        for slug, kind in (("production", "production"), ("staging", "staging"),
+                           ("clone-1", "clone")):
+            env_id = str(uuid.uuid4())
+            env_rows.append((env_id, site_id, slug.title(), slug, kind, "active", node.id,
+                             "content-protect", f"http://{env_id[:8]}.192-0-2-1.sslip.io",
+                             "unknown", now, now))
+    for number in range(jobs):
+        site_id = site_rows[number % max(sites, 1)][0] if sites else None
+        job_rows.append((str(uuid.uuid4()), "noop", "succeeded", site_id, node.id, "{}", 1,
+                         3, now, now, now, number + 1))
+    db = core.db
+    with db.atomic():
+        db.cursor().executemany(
+            "INSERT INTO sites (id, name, slug, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", site_rows)
+        db.cursor().executemany(
+            "INSERT INTO environments (id, site_id, name, slug, environment_type, status, "
+            "node_id, promotion_preset, preview_url, drift_status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", env_rows)
+        db.cursor().executemany(
+            "INSERT INTO jobs (id, job_type, status, site_id, node_id, payload_json, "
+            "attempt_count, max_attempts, created_at, updated_at, finished_at, queue_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", job_rows)
+    return core
+
+
+async def until(pilot, predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the console did not get there in time")
+        await pilot.pause(0.001)
+
+
+def table_filled(app: PressluftApp, screen_type: type, rows: int) -> bool:
+    screen = app.screen
+    if not isinstance(screen, screen_type):
+        return False
+    tables = screen.query(DataTable)
+    return bool(tables) and tables.first().row_count >= rows
+
+
+async def startup_seconds(core: Pressluft, rows: int) -> tuple[float, float]:
+    """(interactive, complete): the sites table has focus and shows its first screenful
+    (keys work from here on); every row is in the table."""
+    started = time.perf_counter()
+    app = PressluftApp(core, run_worker=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: table_filled(app, SitesScreen, min(rows, 40)) and
+                    app.screen.query_one(DataTable).has_focus)
+        interactive = time.perf_counter() - started
+        await until(pilot, lambda: table_filled(app, SitesScreen, rows)
+                    and app.screen.query_one(ResourceTable).loaded)
+        return interactive, time.perf_counter() - started
+
+
+async def jobs_screen_seconds(core: Pressluft) -> float:
+    app = PressluftApp(core, run_worker=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: table_filled(app, SitesScreen, 1)
+                    and app.screen.query_one(ResourceTable).loaded)
+        started = time.perf_counter()
+        await pilot.press("j")
+        await until(pilot, lambda: table_filled(app, JobsScreen, 40))
+        return time.perf_counter() - started
+
+
+async def log_rate(core: Pressluft, lines: int) -> tuple[float, float]:
+    """Lines per second the log pane shows while a writer floods the job log, and the
+    slowest key press answered meanwhile (ms)."""
+    token = core.rt.paths.cli_session_file.read_text()
+    job = core.jobs.list(token, limit=1)[0]
+    path = log_path(core.rt.paths.job_logs_dir, job.id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("")
+    app = PressluftApp(core, run_worker=False)
+    latencies: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: table_filled(app, SitesScreen, 1))
+        await pilot.press("j")
+        await until(pilot, lambda: table_filled(app, JobsScreen, 1))
+        log = app.screen.query_one(JobLogView)
+        done = threading.Event()
+
+        def writer() -> None:
+            with path.open("a", buffering=1 << 16) as handle:
+                for number in range(lines):
+                    handle.write(f"2026-03-01T12:00:00Z out  line {number} of the bench "
+                                 "output, long enough to look like real build output\n")
+                    if number % 2000 == 0:
+                        handle.flush()
+            done.set()
+
+        started = time.perf_counter()
+        thread = threading.Thread(target=writer)
+        thread.start()
+        shown = 0
+        while shown < lines:
+            pressed = time.perf_counter()
+            await pilot.press("down" if len(latencies) % 2 else "up")
+            latencies.append((time.perf_counter() - pressed) * 1000)
+            shown = log.received
+            if time.perf_counter() - started > 120:
+                break
+            await pilot.pause(0.02)
+        elapsed = time.perf_counter() - started
+        thread.join()
+    return shown / elapsed, max(latencies)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench tui")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--sites", type=int, default=1000)
+    parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument("--log-lines", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = make_installation(Path(tmp) / "empty", 0, 0)
+        empty_runs = [asyncio.run(startup_seconds(empty, 0)) for _ in range(args.repeat)]
+        empty.close()
+        large = make_installation(Path(tmp) / "large", args.sites, args.jobs)
+        large_runs = [asyncio.run(startup_seconds(large, args.sites))
+                      for _ in range(args.repeat)]
+        empty_times = [run[0] for run in empty_runs]
+        large_times = [run[0] for run in large_runs]
+        large_complete = statistics.median(run[1] for run in large_runs)
+        jobs_open = asyncio.run(jobs_screen_seconds(large))
+        rate, worst_key_ms = asyncio.run(log_rate(large, args.log_lines))
+        large.close()
+    result = {
+        "startup_empty_ms": round(statistics.median(empty_times) * 1000, 1),
+        "startup_large_ms": round(statistics.median(large_times) * 1000, 1),
+        "startup_ratio": round(statistics.median(large_times) / statistics.median(empty_times),
+                               3),
+        "sites_table_complete_ms": round(large_complete * 1000, 1),
+        "jobs_screen_open_ms": round(jobs_open * 1000, 1),
+        "log_lines_per_s": round(rate),
+        "max_key_latency_ms": round(worst_key_ms, 1),
+        "sites": args.sites, "jobs": args.jobs,
+    }
+    for key, value in result.items():
+        print(f"{key:>22}: {value}")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,482 @@
+"""Serialized-safe, streaming URL rewrite of a mysqldump stream.
+
+Usage (on a node, in a pipe, or locally)::
+
+    python3 search_replace.py [--stats] OLD NEW [OLD2 NEW2 ...] < in.sql > out.sql
+    python -m pressluft_core.wordpress.search_replace OLD NEW < in.sql > out.sql
+
+This file is copied to nodes and run by their ``python3`` (>= 3.9): it must stay one file,
+standard library only, importing nothing from ``pressluft_core``. Exit status: 0 done, 2 bad
+arguments (usage on stderr), 1 output closed early.
+
+Rules (the tests pin each of them):
+
+* Bytes in, bytes out. Nothing is decoded; bytes that are not rewritten are copied verbatim.
+  Matching is case-sensitive, as in ``sed``.
+* Forms. Each OLD is looked for as given and, when it contains ``/``, JSON-escaped
+  (``https:\\/\\/old.example``, which mysqldump writes ``https:\\\\/\\\\/old.example``).
+  When OLD and NEW are both URLs (``scheme://…`` or ``//…``), the protocol-relative forms
+  ``//old.example…`` and ``\\/\\/old.example…`` become NEW's ``//…`` part too: with OLD
+  ``http://old.example``, ``https://old.example`` becomes ``https://new.example`` (the
+  scheme that was written stays). A bare host (``old.example`` without ``//``, as in an
+  e-mail address) is rewritten only when given as a pair of its own.
+* One pass, left to right. Where several forms match at one place the longest wins (the
+  full URL before its protocol-relative part); inserted text is never matched again, so
+  pairs apply simultaneously, not one after the other.
+* Boundaries. Host characters are ``[A-Za-z0-9.-]``. When OLD ends with one, a match must
+  not be followed by ``[A-Za-z0-9-]`` nor by ``.`` + ``[A-Za-z0-9-]``: ``old.example.org``,
+  ``old.example-cdn`` and, for OLD ``http://old.example/sub``, ``…/subdir`` stay, while
+  ``old.example.`` ending a sentence, ``old.example:8080`` and ``old.example/x`` match.
+  When OLD starts with a host character and has no ``scheme://``, a match must not follow a
+  host character: ``bold.example`` and ``www.old.example`` stay (a mysqldump escape such as
+  ``\\n`` right before counts as the newline it stands for). Forms starting with
+  ``scheme://`` or ``//`` carry their own delimiter and are not checked before.
+* Serialized data is recognised where WordPress keeps it: an SQL string literal whose value
+  is serialized, i.e. starts (after whitespace, which PHP trims) with ``a:``, ``O:``, ``s:``
+  or ``C:`` and a digit. Elsewhere text is plain, whatever it looks like — WordPress would
+  not unserialize it either. In a serialized value every string ``s:<len>:"<len bytes>";``
+  (and custom object ``C:<n>:"<class>":<len>:{<len bytes>}``) that encloses a match gets
+  its ``<len>`` recomputed, recursively, so serialized values nested in serialized strings
+  come out right. ``<len>`` counts *unescaped* bytes: each mysqldump escape (``\\'`` ``\\"``
+  ``\\\\`` ``\\n`` ``\\r`` ``\\0`` ``\\Z`` ``\\t``, any ``\\x``) is one byte, except ``\\%``
+  and ``\\_`` which MySQL keeps as two; ``''`` is one. A header counts only if exactly
+  ``<len>`` bytes later the string closes with ``";`` (``}``) inside its literal.
+* Malformed serialized data is never "fixed" and never given a wrong length. If a header
+  between the start of the value (or of the enclosing string) and a match does not add up
+  — wrong length, truncated, or byte counts that differ from the database's after a charset
+  conversion — that match and the rest of the value (string) are left as they are, and
+  counted as skipped (reported on stderr).
+* Streaming: blocks of whole lines are read (a mysqldump literal never spans lines), so
+  memory is bounded by the block size plus the longest line. A block without any OLD host
+  is written through after one search.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import BinaryIO, NamedTuple
+
+USAGE = "usage: search_replace.py [--stats] OLD NEW [OLD2 NEW2 ...] < in.sql > out.sql"
+BLOCK = 1 << 20
+HOST_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
+LABEL_CHARS = HOST_CHARS - {0x2E}
+ESCAPE_LETTERS = frozenset(b"0bnrtZ")  # \n etc. stand for control bytes, not host characters
+BACKSLASH, QUOTE = 0x5C, 0x27
+MAX_DEPTH = 64  # serialized strings nested deeper than this are treated as malformed
+SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(//.*)", re.DOTALL)
+SCHEME_LED = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)")
+NOT_AFTER = rb"(?![A-Za-z0-9-]|\.[A-Za-z0-9-])"
+SERIAL_FIRST = frozenset(b"asOC \t\x0b\\")  # bytes a serialized value can start with
+SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOC]:[0-9]")
+HEADER = re.compile(  # lengths of any size are headers: a huge one just fails to parse
+    rb's:(\d+):\\?"|C:\d+:\\?"[A-Za-z0-9_\x80-\xff\\]{0,500}?\\?":(\d+):\{')
+HINT = re.compile(rb":(?<=[sC]:)[0-9]")  # where a header may start; the literal ':' is fast
+SIMPLE_RUN = re.compile(  # serialized tokens with nothing escaped, stepped over in one go
+    rb'(?:s:\d{1,10}:\\"[^\\\'"]*\\";|[ib]:-?\d{1,20};|d:[^;\\\'"]{1,40};|N;|a:\d{1,10}:\{|\})+')
+SIMPLE_STRING = re.compile(rb's:(\d{1,10}):\\"([^\\\'"]*)\\";')
+ESCAPES = {b"\\": b"\\\\", b"'": b"\\'", b'"': b'\\"', b"\n": b"\\n", b"\r": b"\\r",
+           b"\0": b"\\0", b"\x1a": b"\\Z"}
+
+
+class Form(NamedTuple):
+    """One spelling of an OLD value, as it appears in the dump, and what replaces it."""
+
+    old: bytes          # escaped the way mysqldump writes it
+    new: bytes
+    raw_delta: int      # change in unescaped length, for serialized lengths
+    offset: int         # where the anchor starts inside ``old``
+    check_before: bool
+    check_after: bool
+
+
+def sql_escape(raw: bytes) -> bytes:
+    """Escape ``raw`` the way mysqldump writes it inside a quoted literal."""
+    return b"".join(ESCAPES.get(raw[i:i + 1], raw[i:i + 1]) for i in range(len(raw)))
+
+
+def _url_rest(value: bytes) -> bytes | None:
+    """The ``//host/path`` part of a URL (``scheme://`` or ``//``), else None."""
+    m = SCHEME.fullmatch(value)
+    if m:
+        return m.group(1)
+    return value if value.startswith(b"//") else None
+
+
+def _anchor(old: bytes) -> bytes:
+    """The longest piece of OLD past its scheme that every form contains verbatim (no ``/``,
+    nothing mysqldump escapes) — for a URL, the host. This is what is searched for."""
+    rest = _url_rest(old)
+    return max(re.split(rb"[/\\'\"\n\r\0\x1a]", old if rest is None else rest), key=len)
+
+
+def build_forms(pairs: list[tuple[bytes, bytes]]) -> dict[bytes, list[Form]]:
+    """All forms of all pairs grouped by anchor, longest first within a group. A pair whose
+    anchor contains another's (``www.old.example``, ``old.example``) shares it."""
+    anchors = [_anchor(old) for old, _ in pairs]
+    for i, (old, _) in enumerate(pairs):
+        if not anchors[i]:
+            raise ValueError(f"OLD value {old!r} has nothing to search for besides '/'")
+    groups: dict[bytes, list[Form]] = {}
+    seen: set[bytes] = set()
+    for i, (old, new) in enumerate(pairs):
+        anchor = min((a for a in anchors if a in anchors[i]), key=len)
+        raw = [(old, new)]
+        old_rest, new_rest = _url_rest(old), _url_rest(new)
+        if old_rest is not None and new_rest is not None and old_rest != old:
+            raw.append((old_rest, new_rest))
+        raw += [(o.replace(b"/", b"\\/"), n.replace(b"/", b"\\/")) for o, n in raw if b"/" in o]
+        for o, n in raw:
+            esc = sql_escape(o)
+            if esc not in seen:
+                seen.add(esc)
+                groups.setdefault(anchor, []).append(Form(
+                    esc, sql_escape(n), len(n) - len(o), esc.find(anchor),
+                    o[0] in HOST_CHARS and not SCHEME_LED.match(o), o[-1] in HOST_CHARS))
+    for forms in groups.values():
+        forms.sort(key=lambda f: -len(f.old))
+    return groups
+
+
+def _alternative(form: Form, anchor: bytes) -> bytes:
+    """Regex text that, placed right after the anchor, matches iff ``form`` is here and
+    respects its boundaries (except an escape before it: that needs backslashes counted)."""
+    pre, post = form.old[:form.offset], form.old[form.offset + len(anchor):]
+    behind = re.escape(pre + anchor)
+    parts = [b"(?<=" + behind + b")"] if pre else []
+    if form.check_before:
+        parts.append(b"(?:(?<![A-Za-z0-9.-]" + behind + b")|(?<=[0bnrtZ]" + behind + b"))")
+    ahead = re.escape(post) + (NOT_AFTER if form.check_after else b"")
+    parts.append(b"(?=" + ahead + b")" if post else ahead)
+    return b"".join(parts) + b"()"
+
+
+def _escaped_at(buf: bytes, i: int) -> bool:
+    """True if ``buf[i]`` is escaped: preceded by an odd run of backslashes."""
+    j = i - 1
+    while j >= 0 and buf[j] == BACKSLASH:
+        j -= 1
+    return (i - 1 - j) % 2 == 1
+
+
+def _form_at(buf: bytes, a: int, forms: list[Form], floor: int, end: int) -> Form | None:
+    """The longest form with its anchor at ``a`` that starts at or after ``floor``, ends by
+    ``end`` and respects the boundaries: the exact rule, for what the regex cannot settle."""
+    for form in forms:
+        s = a - form.offset
+        e = s + len(form.old)
+        if s < floor or e > end or not buf.startswith(form.old, s):
+            continue
+        if form.check_after and e < len(buf) and (buf[e] in LABEL_CHARS or (
+                buf[e] == 0x2E and e + 1 < len(buf) and buf[e + 1] in LABEL_CHARS)):
+            continue
+        if form.check_before and s > 0 and buf[s - 1] in HOST_CHARS and not (
+                buf[s - 1] in ESCAPE_LETTERS and _escaped_at(buf, s - 1)):
+            continue
+        return form
+    return None
+
+
+def _walk(buf: bytes, i: int, n: int, limit: int) -> int:
+    """Position after ``n`` unescaped bytes from ``i``, one escape at a time; -1 if the SQL
+    literal ends first (an unescaped ``'``) or ``limit`` is reached."""
+    while n > 0:
+        j = i + n
+        if j > limit:
+            return -1
+        b = buf.find(b"\\", i, j)
+        q = buf.find(b"'", i, j)
+        if b < 0 and q < 0:
+            return j
+        k = b if q < 0 or 0 <= b < q else q
+        n -= k - i
+        if k + 1 >= limit or (buf[k] == QUOTE and buf[k + 1] != QUOTE):
+            return -1
+        n -= 2 if buf[k] == BACKSLASH and buf[k + 1] in b"%_" else 1
+        i = k + 2
+    return i if n == 0 else -1
+
+
+def _advance(buf: bytes, i: int, n: int, limit: int) -> int:
+    """:func:`_walk`, counting the escapes of a whole window at once: nested serialized data
+    is full of ``\\"``, and taking them one by one would dominate the run time."""
+    while n > 0:
+        j = i + n
+        if j > limit:
+            return -1
+        slashes = buf.count(b"\\", i, j)
+        quotes = buf.count(b"'", i, j)
+        if not slashes:
+            return j if not quotes else _walk(buf, i, n, limit)
+        if ((quotes and (quotes != buf.count(b"\\'", i, j) or buf.find(b"\\\\'", i, j) >= 0))
+                or buf.find(b"\\%", i, j) >= 0 or buf.find(b"\\_", i, j) >= 0):
+            return _walk(buf, i, n, limit)
+        escapes = slashes - buf.count(b"\\\\", i, j)  # a run of r backslashes: ceil(r/2)
+        k = j - 1
+        while k >= i and buf[k] == BACKSLASH:
+            k -= 1
+        if (j - 1 - k) % 2:  # the window ends inside an escape: take its second byte too
+            if j >= limit or buf[j] in b"%_":
+                return _walk(buf, i, n, limit)
+            i, n = j + 1, escapes - 1
+        else:
+            i, n = j, escapes
+    return i
+
+
+def _parse(buf: bytes, m: re.Match[bytes], limit: int) -> tuple[int, int, int] | None:
+    """(content start, content end, end) of the serialized item whose header is ``m``, or
+    None if its declared length does not lead to its closing bytes before ``limit``."""
+    is_string = m.group(1) is not None
+    digits = m.group(1) if is_string else m.group(2)
+    if len(digits) > 10:
+        return None
+    c = m.end()
+    j = c + int(digits)
+    if j <= limit and buf.find(b"\\", c, j) < 0 and buf.find(b"'", c, j) < 0:
+        ce = j  # nothing escaped inside: the common case
+    else:
+        ce = _advance(buf, c, j - c, limit)
+        if ce < 0:
+            return None
+    if not is_string:
+        return (c, ce, ce + 1) if ce < limit and buf[ce] == 0x7D else None
+    for close in (b'\\";', b'";'):
+        if buf.startswith(close, ce) and ce + len(close) <= limit:
+            return c, ce, ce + len(close)
+    return None
+
+
+def _literal_end(buf: bytes, i: int, end: int) -> int:
+    """Position of the ``'`` closing the SQL literal whose content starts at ``i`` (escaped
+    ``\\'`` and doubled ``''`` stay inside); -1 if it does not close before ``end``."""
+    q = buf.find(b"'", i, end)
+    while q >= 0:
+        if buf[q - 1] == BACKSLASH and _escaped_at(buf, q):
+            q = buf.find(b"'", q + 1, end)
+        elif q + 1 < end and buf[q + 1] == QUOTE:
+            q = buf.find(b"'", q + 2, end)
+        else:
+            return q
+    return -1
+
+
+class Replacer:
+    """Rewrites a dump (see the module rules); counts what it replaced and skipped."""
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        groups = build_forms(pairs)
+        self.anchors = list(groups)
+        self.forms = [Form(b"", b"", 0, 0, False, False)]  # group n matched: forms[n]
+        self.siblings: list[list[Form]] = [[]]  # the forms sharing forms[n]'s anchor
+        patterns = []
+        for anchor, forms in groups.items():
+            patterns.append(re.escape(anchor) + b"(?:" + b"|".join(
+                _alternative(f, anchor) for f in forms) + b")")
+            self.forms += forms
+            self.siblings += [forms] * len(forms)
+        self.pattern = re.compile(b"|".join(patterns))
+        self.replaced = 0
+        self.skipped = 0
+
+    def _exact(self, buf: bytes, a: int, group: int, floor: int, end: int,
+               ) -> tuple[Form, int] | None:
+        """The form and start of the match whose anchor is at ``a``, when the regex's pick
+        overlaps the previous match or has an escape letter before it (both rare)."""
+        form = _form_at(buf, a, self.siblings[group], floor, end)
+        return None if form is None else (form, a - form.offset)
+
+    def rewrite(self, data: bytes, end: int | None = None) -> bytes:
+        """``data[:end]`` rewritten; ``end`` must fall after a newline (or the very end).
+
+        A match is plain text unless its SQL literal is a serialized value, which is then
+        rewritten as a whole by :meth:`_region`. Telling the two apart costs a reverse
+        search for a quote since the previous match: a quote that is not followed by a
+        serialized prefix either closes a literal or opens a plain one.
+        """
+        end = len(data) if end is None else end
+        if all(data.find(anchor, 0, end) < 0 for anchor in self.anchors):
+            return data if end == len(data) else data[:end]
+        buf, out, forms = data, [], self.forms
+        pos = floor = lo = replaced = 0  # copied up to pos; no unseen quote before lo
+        for m in self.pattern.finditer(buf, 0, end):
+            a = m.start()
+            if a < floor:
+                continue
+            group = m.lastindex or 0
+            old, new, _, offset, check_before, _ = forms[group]
+            s = a - offset
+            if s < floor or (check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
+                             and not _escaped_at(buf, s - 1)):
+                exact = self._exact(buf, a, group, floor, end)
+                if exact is None:
+                    continue
+                (old, new, *_), s = exact
+            q = buf.rfind(b"'", lo, s)  # the quote opening this match's literal, if any
+            while q > lo:  # step back over escaped quotes: \' and ''
+                if buf[q - 1] == BACKSLASH and _escaped_at(buf, q):
+                    q = buf.rfind(b"'", lo, q)
+                elif buf[q - 1] == QUOTE and not _escaped_at(buf, q - 1):
+                    q = buf.rfind(b"'", lo, q - 1)
+                else:
+                    break
+            if q >= 0 and buf[q + 1] in SERIAL_FIRST and SERIALIZED.match(buf, q + 1):
+                close = _literal_end(buf, q + 1, end)
+                if close < 0:  # unterminated: the value runs to the end of its line
+                    close = buf.find(b"\n", q, end)
+                    close = end if close < 0 else close
+                if close > s:
+                    out.append(buf[pos:q + 1])
+                    self._region(buf, q + 1, close, out, 0)
+                    pos = floor = close
+                    lo = close + 1
+                    continue
+            out.append(buf[pos:s])
+            out.append(new)
+            replaced += 1
+            pos = floor = lo = s + len(old)
+        out.append(buf[pos:end])
+        self.replaced += replaced
+        return b"".join(out)
+
+    def _region(self, buf: bytes, start: int, end: int, out: list[bytes], depth: int) -> int:
+        """Rewrite the serialized text ``buf[start:end]`` (a value, or a string's content)
+        into ``out``; return the change in its unescaped length.
+
+        ``hscan`` is where unexamined text begins: every header before it has been dealt
+        with. Headers start with ``s:<digit>`` or ``C:<digit>``, so a match with no such
+        hint between ``hscan`` and itself needs no parsing. Otherwise the headers in between
+        are parsed: complete strings that end before the match are stepped over (runs of
+        simple ones in one regex match), one that encloses it is rewritten recursively, and
+        one that does not parse makes the rest of the region suspect: left as it is.
+        """
+        delta = 0
+        pos = floor = hscan = start  # copied up to pos; matches start from floor
+        hint = -2  # start of the first possible header at or after hscan; -1: none
+        no_run_before = start  # a simple run failed its length check up to here
+        suspect = False
+        for m in self.pattern.finditer(buf, start, end):
+            a = m.start()
+            if a < floor:
+                continue
+            group = m.lastindex or 0
+            form = self.forms[group]
+            s = a - form.offset
+            if s < floor or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
+                             and not _escaped_at(buf, s - 1)):
+                exact = self._exact(buf, a, group, floor, end)
+                if exact is None:
+                    continue
+                form, s = exact
+            e = s + len(form.old)
+            if -1 != hint < hscan:
+                h = HINT.search(buf, hscan + 1, end)
+                hint = h.start() - 1 if h else -1
+            enclosing = None
+            while not suspect and -1 < hint < s:
+                h = HEADER.search(buf, hscan, s)
+                if h is None:
+                    break
+                run = SIMPLE_RUN.match(buf, h.start(), s) if h.start() >= no_run_before else None
+                if run:
+                    if all(int(n) == len(c) for n, c in SIMPLE_STRING.findall(
+                            buf, h.start(), run.end())):
+                        hscan = run.end()
+                        continue
+                    no_run_before = run.end()  # parse these one by one, and only once
+                span = _parse(buf, h, end) if depth < MAX_DEPTH else None
+                if span is None:
+                    suspect = True
+                elif span[2] <= s:
+                    hscan = span[2]
+                    continue
+                else:
+                    enclosing = (h, span)
+                break
+            if suspect:
+                self.skipped += 1
+                floor = e  # pos stays: the match is copied as it is
+            elif enclosing is not None:
+                h, (c, ce, te) = enclosing
+                n = 1 if h.group(1) is not None else 2
+                inner: list[bytes] = []
+                d = self._region(buf, c, ce, inner, depth + 1)
+                length = str(int(h.group(n)) + d).encode()
+                out += [buf[pos:h.start(n)], length, buf[h.end(n):c], *inner, buf[ce:te]]
+                delta += d + len(length) - (h.end(n) - h.start(n))
+                pos = floor = hscan = te
+            else:
+                out.append(buf[pos:s])
+                out.append(form.new)
+                delta += form.raw_delta
+                self.replaced += 1
+                pos = floor = hscan = e
+        out.append(buf[pos:end])
+        return delta
+
+    def stream(self, src: BinaryIO, dst: BinaryIO, block: int = BLOCK) -> None:
+        """Rewrite ``src`` into ``dst``, a block of whole lines at a time."""
+        pending: list[bytes] = []  # the start of a line that has not ended yet
+        while True:
+            chunk = src.read(block)
+            if not chunk:
+                break
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:
+                pending.append(chunk)
+                continue
+            if pending:
+                pending.append(chunk)
+                chunk = b"".join(pending)
+                cut += len(chunk) - len(pending[-1])
+                pending = []
+            dst.write(self.rewrite(chunk, cut))
+            if cut < len(chunk):
+                pending.append(chunk[cut:])
+        if pending:
+            dst.write(self.rewrite(b"".join(pending)))
+        dst.flush()
+
+
+def parse_args(argv: list[str]) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """(pairs, stats) from the command line; ValueError with a message when wrong."""
+    stats = bool(argv) and argv[0] == "--stats"
+    args = [os.fsencode(a) for a in argv[1 if stats else 0:]]
+    if not args or len(args) % 2:
+        raise ValueError("expected OLD NEW pairs")
+    pairs = [(args[i], args[i + 1]) for i in range(0, len(args), 2)]
+    if any(not old for old, _ in pairs):
+        raise ValueError("OLD must not be empty")
+    build_forms(pairs)
+    return pairs, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: exit 0 on success, 2 on bad arguments, 1 if the output closes."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    try:
+        pairs, stats = parse_args(argv)
+    except ValueError as exc:
+        print(f"{USAGE}\nsearch_replace: {exc}", file=sys.stderr)
+        return 2
+    replacer = Replacer(pairs)
+    try:
+        replacer.stream(sys.stdin.buffer, sys.stdout.buffer)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("search_replace: output closed early", file=sys.stderr)
+        return 1
+    if replacer.skipped:
+        print(f"search_replace: left {replacer.skipped} occurrence(s) inside malformed "
+              "serialized data unchanged", file=sys.stderr)
+    if stats:
+        print(f"search_replace: {replacer.replaced} replacement(s)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
