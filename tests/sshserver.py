@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shlex
 import signal
@@ -288,3 +289,33 @@ def ssh_server(tmp_path: Path, control_key: asyncssh.SSHKey) -> Iterator[SSHTest
         yield server
     finally:
         server.close()
+
+
+REAL_SSHD_PORT = os.environ.get("PRESSLUFT_TEST_SSHD_PORT")
+REAL_SSHD_USER = os.environ.get("PRESSLUFT_TEST_SSHD_USER")
+REAL_SSHD_DIR = Path(os.environ.get("PRESSLUFT_TEST_RUN_DIR", "/tmp/pressluft-test")) / "sshd"
+needs_real_sshd = pytest.mark.skipif(
+    not (REAL_SSHD_PORT and REAL_SSHD_USER) or os.geteuid() != 0,
+    reason="real sshd: run as root via scripts/test (PRESSLUFT_TEST_SSHD_PORT/_USER unset)")
+
+
+@contextlib.contextmanager
+def authorized_on_real_sshd(key: asyncssh.SSHKey) -> Iterator[None]:
+    """Authorize ``key`` for the real sshd's node user while the block runs. The file is
+    shared (other tests and benchmarks use the same sshd): edits happen under an
+    exclusive flock and touch only this key's line."""
+    assert REAL_SSHD_USER
+    authorized = REAL_SSHD_DIR / "authorized_keys" / REAL_SSHD_USER
+    line = key_line(key, with_comment=True) + "\n"
+    with authorized.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.write(line)
+    try:
+        yield
+    finally:
+        with authorized.open("r+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            kept = [kept for kept in handle.readlines() if kept != line]
+            handle.seek(0)
+            handle.writelines(kept)
+            handle.truncate()

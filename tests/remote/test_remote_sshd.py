@@ -4,7 +4,6 @@ server, on the code path production nodes take."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shlex
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ import pytest
 from pressluft_core.remote import HostKeyChanged, NodeTarget, RemoteTimeout
 from pressluft_core.remote.keys import key_line
 from tests.remote.support import arun, open_pool
-from tests.sshserver import live_group_members, wait_until
+from tests.sshserver import authorized_on_real_sshd, live_group_members, wait_until
 
 PORT = os.environ.get("PRESSLUFT_TEST_SSHD_PORT")
 USER = os.environ.get("PRESSLUFT_TEST_SSHD_USER")
@@ -29,24 +28,9 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def node(control_key: asyncssh.SSHKey) -> Iterator[NodeTarget]:
-    """Authorize this test's key for the node user for the test's duration. The file is
-    shared (benchmarks use the same sshd): edits happen under an exclusive flock and
-    touch only this key's line."""
     assert PORT and USER
-    authorized = SSHD_DIR / "authorized_keys" / USER
-    line = key_line(control_key, with_comment=True) + "\n"
-    with authorized.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(line)
-    try:
+    with authorized_on_real_sshd(control_key):
         yield NodeTarget("sshd-node", "127.0.0.1", int(PORT), USER, None)
-    finally:
-        with authorized.open("r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            kept = [kept for kept in handle.readlines() if kept != line]
-            handle.seek(0)
-            handle.writelines(kept)
-            handle.truncate()
 
 
 def _host_key_line() -> str:
