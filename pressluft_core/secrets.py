@@ -113,13 +113,9 @@ class SecretStore:
 
 def _write_private(path: Path, data: bytes, exclusive: bool = False) -> None:
     """Write ``data`` to ``path`` with mode 0600 from the first byte (never world-readable,
-    not even briefly), atomically unless ``exclusive``."""
+    not even briefly) and atomically: readers see the whole file or none. ``exclusive``
+    raises FileExistsError instead of replacing a file that is already there."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if exclusive:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        return
     # Unique per call, not per process: two threads writing one secret must not share it.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,4 +123,10 @@ def _write_private(path: Path, data: bytes, exclusive: bool = False) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        if exclusive:
+            os.link(tmp, path)  # fails if it exists; never exposes a half-written file
+        else:
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

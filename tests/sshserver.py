@@ -304,8 +304,9 @@ def authorized_on_real_sshd(key: asyncssh.SSHKey) -> Iterator[None]:
     """Authorize ``key`` for the real sshd's node user while the block runs. The file is
     shared (other tests and benchmarks use the same sshd): edits happen under an
     exclusive flock and touch only this key's line."""
-    assert REAL_SSHD_USER
-    authorized = REAL_SSHD_DIR / "authorized_keys" / REAL_SSHD_USER
+    user = os.environ.get("PRESSLUFT_TEST_SSHD_USER")
+    assert user, "PRESSLUFT_TEST_SSHD_USER is not set: start sshd with scripts/test"
+    authorized = REAL_SSHD_DIR / "authorized_keys" / user
     line = key_line(key, with_comment=True) + "\n"
     with authorized.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

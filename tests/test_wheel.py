@@ -102,7 +102,7 @@ def test_wheel_installs_and_console_starts_with_packaged_styles(tmp_path: Path) 
     expected = {
         "pressluft_tui/styles/app.tcss",
         "pressluft_tui/app.py",
-        "pressluft_tui/screens/home.py",
+        "pressluft_tui/screens/sites.py",
         "pressluft_core/app.py",
         "pressluft_core/migrations/m0001_seed_schema.py",
     }

@@ -92,7 +92,7 @@ def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> J
 # own overhead small next to the work (see bench/jobs.py).
 _START = """
 UPDATE jobs SET status = 'running', locked_at = ?, locked_by = ?, started_at = ?,
-  finished_at = NULL, attempt_count = attempt_count + 1, updated_at = ?, progress = NULL
+  finished_at = NULL, attempt_count = attempt_count + 1, updated_at = ?, progress = ?
 WHERE id = ?
 """
 _RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
@@ -104,9 +104,20 @@ def fetch_record(db: Any, job_id: str) -> JobRecord:
     return JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
 
 
+def first_step_progress(job_type_name: str) -> str | None:
+    job_type = REGISTRY.get(job_type_name)
+    if job_type is None or not job_type.steps:
+        return None
+    return f"step 1/{len(job_type.steps)}: {job_type.steps[0].title}"
+
+
 def _start(rt: Runtime, job_id: str, worker_id: str, now: str) -> JobRecord:
+    """The claim also records the first step's progress: one write fewer per job."""
     db = rt.db
-    db.execute_sql(_sql(db, _START), [now, worker_id, now, now, job_id])
+    job_type_name = db.execute_sql(_sql(db, "SELECT job_type FROM jobs WHERE id = ?"),
+                                   [job_id]).fetchone()[0]
+    db.execute_sql(_sql(db, _START), [now, worker_id, now, now,
+                                      first_step_progress(job_type_name), job_id])
     record = fetch_record(db, job_id)
     job_type = REGISTRY.get(record.job_type)
     if job_type and job_type.running_status:
@@ -151,7 +162,7 @@ WHERE id = ? AND status = 'running' AND locked_by = ?
 """
 _SUCCEED = """
 UPDATE jobs SET status = 'succeeded', finished_at = ?, updated_at = ?, error_code = NULL,
-  error_message = NULL
+  error_message = NULL, progress = COALESCE(?, progress)
 WHERE id = ? AND status = 'running' AND locked_by = ?
 """
 
@@ -160,14 +171,15 @@ def set_progress(rt: Runtime, job_id: str, worker_id: str, progress: str) -> Non
     db = rt.db
     with write_transaction(db):
         db.execute_sql(_sql(db, _PROGRESS), [progress, rt.now(), job_id, worker_id])
-    BUS.publish(JobStateChanged(job_id, "running", progress))
 
 
-def succeed(rt: Runtime, job: JobRecord, worker_id: str) -> bool:
+def succeed(rt: Runtime, job: JobRecord, worker_id: str, progress: str | None = None) -> bool:
+    """``progress``: the last step line, if it was not written yet."""
     now = rt.now()
     db = rt.db
     with write_transaction(db):
-        updated = db.execute_sql(_sql(db, _SUCCEED), [now, now, job.id, worker_id]).rowcount
+        updated = db.execute_sql(_sql(db, _SUCCEED),
+                                 [now, now, progress, job.id, worker_id]).rowcount
         job_type = REGISTRY.get(job.job_type)
         if updated and job_type and job_type.running_status:
             _move_resources(job, "active", job_type.moves_site, now)

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pressluft_core.errors import PressluftError
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pressluft_core.remote.connection import ConnectionPool
 
 log = logging.getLogger(__name__)
+PROGRESS_WRITE_INTERVAL = 1.0
 
 
 @dataclass
@@ -47,6 +48,8 @@ class _Running:
     job: JobRecord
     ctx: JobContext | None
     task: asyncio.Task[None]
+    progress_written_at: float = field(default_factory=time.monotonic)
+    progress_pending: str | None = None
 
 
 class Worker:
@@ -154,7 +157,9 @@ class Worker:
                 raise
         else:
             job_log.write("info", "succeeded")
-            queue.succeed(self.rt, job, self.worker_id)
+            running = self._running.get(job.id)
+            queue.succeed(self.rt, job, self.worker_id,
+                          running.progress_pending if running else None)
         finally:
             job_log.close()
 
@@ -179,8 +184,23 @@ class Worker:
                                               f"{ctx.cancel_reason}")
             progress = f"step {number}/{len(steps)}: {step.title}"
             ctx.log.write("----", progress)
-            queue.set_progress(self.rt, ctx.job.id, self.worker_id, progress)
+            self._record_progress(ctx, progress, first=number == 1)
             await step.run(ctx)
+
+    def _record_progress(self, ctx: JobContext, progress: str, first: bool) -> None:
+        """In-process listeners hear every step at once. The database (read by consoles
+        in other processes) gets the first step with the claim, then at most one step a
+        second per job; the heartbeat and the job's end write what is pending."""
+        BUS.publish(JobStateChanged(ctx.job.id, "running", progress))
+        running = self._running.get(ctx.job.id)
+        if first or running is None:
+            return
+        now = time.monotonic()
+        if now - running.progress_written_at >= PROGRESS_WRITE_INTERVAL:
+            queue.set_progress(self.rt, ctx.job.id, self.worker_id, progress)
+            running.progress_written_at, running.progress_pending = now, None
+        else:
+            running.progress_pending = progress
 
     async def _interrupt(self, ctx: JobContext, task: asyncio.Task[None], reason: str) -> None:
         """Ask the running step to stop (the remote layer kills the process group), then
@@ -220,6 +240,11 @@ class Worker:
         while not stop.is_set():
             await asyncio.sleep(self.settings.heartbeat_seconds)
             presence.refresh(self.rt, self.worker_id)
+            for running in list(self._running.values()):
+                if running.progress_pending:
+                    queue.set_progress(self.rt, running.job.id, self.worker_id,
+                                       running.progress_pending)
+                    running.progress_pending = None
             for job_id in queue.heartbeat(self.rt, self.worker_id, list(self._running)):
                 self._stop_job(job_id, "lost")
 

@@ -42,7 +42,9 @@ def enqueue(
     node_id: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> JobRecord:
-    """Insert a queued job; call inside the mutation's transaction."""
+    """Insert a queued job; call inside the mutation's write transaction (on SQLite a
+    deferred ``atomic()`` would read ``MAX(queue_seq)`` before taking the write lock and
+    fail with "database is locked" against a busy worker)."""
     if job_type not in JOB_TYPES:
         raise ValidationError("job_type", f"{job_type!r} is not one of: {', '.join(JOB_TYPES)}")
     if job_type in SITE_JOB_TYPES and site_id is None:

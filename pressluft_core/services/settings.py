@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from pressluft_core import validation
 from pressluft_core.errors import ValidationError
 from pressluft_core.models import Setting
-from pressluft_core.services.base import Service, mutation
+from pressluft_core.services.base import Runtime, Service, mutation
 
 SECRET_REF_PREFIX = "secret:"
 MASK = "********"
@@ -125,6 +125,18 @@ def _spec(key: str) -> SettingSpec:
     return spec
 
 
+def effective_value(rt: Runtime, key: str) -> str | None:
+    """A setting's value for internal use (jobs, other services): the default when unset,
+    secrets decrypted. Never shown to an operator as is."""
+    spec = _spec(key)
+    row = Setting.get_or_none(Setting.key == key)
+    if row is None:
+        return spec.default
+    if spec.secret:
+        return rt.secrets.get_or_none(f"setting.{key}")
+    return row.value
+
+
 class SettingsService(Service):
     def list(self, token: str) -> list[SettingValue]:
         self.auth.require(token)
@@ -137,14 +149,7 @@ class SettingsService(Service):
         return self._view(spec, Setting.get_or_none(Setting.key == key))
 
     def value(self, key: str) -> str | None:
-        """The effective value for internal use by other services (secrets decrypted)."""
-        spec = _spec(key)
-        row = Setting.get_or_none(Setting.key == key)
-        if row is None:
-            return spec.default
-        if spec.secret:
-            return self.rt.secrets.get_or_none(f"setting.{key}")
-        return row.value
+        return effective_value(self.rt, key)
 
     @mutation("settings.set", "setting", resource_id=lambda r: r.key, target="key")
     def set(self, actor: object, key: str, value: str | None) -> SettingValue:

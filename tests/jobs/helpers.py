@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from pressluft_core.app import Pressluft
+from pressluft_core.db import write_transaction
 from pressluft_core.jobs.worker import Worker, WorkerSettings
 from pressluft_core.models import Environment, Job
 from pressluft_core.records import JobRecord
@@ -27,7 +28,7 @@ def make_site(core: Pressluft, token: str, slug: str, node: str = "local") -> tu
 def noop(core: Pressluft, *, site_id: str | None = None, node_id: str | None = None,
          environment_id: str | None = None, job_type: str = "noop",
          **payload: Any) -> JobRecord:
-    with core.db.atomic():
+    with write_transaction(core.db):
         return enqueue(core.rt, job_type, payload=payload, site_id=site_id,
                        node_id=node_id, environment_id=environment_id)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from pressluft_core.db import write_transaction
 from pressluft_core.models import Job, Node
 from pressluft_core.services.jobs import enqueue
 from tests.jobs.helpers import make_site
@@ -56,7 +57,7 @@ def test_1000_jobs_3_workers_exactly_once_and_never_overlapping(
     sites = [make_site(core, token, f"site-{s}", node=nodes[s % 5].name)[0]
              for s in range(50)]
     record = tmp_path / "executions"
-    with core.db.atomic():
+    with write_transaction(core.db):
         for number in range(1000):
             enqueue(core.rt, "noop", site_id=sites[number % 50],
                     node_id=nodes[(number // 50) % 5].id, payload={"record": str(record)})

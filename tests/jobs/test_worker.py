@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from pressluft_core.db import write_transaction
 from pressluft_core.jobs.events import BUS, JobOutput
 from pressluft_core.jobs.logs import follow, log_path
 from pressluft_core.jobs.registry import REGISTRY
@@ -56,7 +57,7 @@ def test_failure_records_code_message_and_output_tail(core, token, local_node):
 
 
 def test_unknown_job_type_fails_cleanly(core, token, local_node):
-    with core.db.atomic():
+    with write_transaction(core.db):
         job = enqueue(core.rt, "node_provision", payload={}, node_id=local_node.id)
     REGISTRY.pop("node_provision", None)
     run_worker(core)

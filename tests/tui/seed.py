@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from pressluft_core.app import Pressluft
 from pressluft_core.clock import ManualClock, use_id_factory
+from pressluft_core.db import write_transaction
 from pressluft_core.jobs import queue
 from pressluft_core.jobs.logs import log_path
 from pressluft_core.models import Environment, Job, Node, Release, Site
@@ -83,14 +84,14 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         path = log_path(core.rt.paths.job_logs_dir, running.id)
         path.write_text("2026-03-01T12:01:00Z ---- step 4/9: installing WordPress\n"
                         "2026-03-01T12:01:01Z out  Success: WordPress installed.\n")
-        with core.db.atomic():
+        with write_transaction(core.db):
             failed = enqueue(core.rt, "noop", site_id=sites["blog-berlin"].site_id,
                              node_id=web2.id, payload={"fail": "COMMAND_FAILED"})
         claimed = queue.claim_next(core.rt, "control:4242", only_job_id=failed.id)
         queue.fail(core.rt, claimed, "control:4242", "COMMAND_FAILED",
                    "`git` exited with status 128 on node web-2: the repository was not "
                    "found; check the URL and the deploy key", "fatal: repository not found")
-        with core.db.atomic():
+        with write_transaction(core.db):
             enqueue(core.rt, "noop", node_id=web2.id, payload={})
         return token
 

@@ -8,6 +8,8 @@ import os
 import time
 
 from pressluft_core.clock import to_iso
+from pressluft_core.concurrency import update_versioned
+from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.registry import job_type
@@ -83,15 +85,14 @@ async def _check_record(ctx: JobContext) -> None:
 
 def _set_node_status(node_id: str, status: str, ctx: JobContext) -> None:
     """A decommissioned node stays decommissioned; otherwise reachability decides."""
-    now = to_iso(ctx.rt.clock.now())
     node = Node.get_by_id(node_id)
-    changes: dict[str, object] = {"updated_at": now,
-                                  "state_version": Node.state_version + 1}
+    changes: dict[str, object] = {}
     if status == "active":
-        changes["last_seen_at"] = now
+        changes["last_seen_at"] = to_iso(ctx.rt.clock.now())
     if node.status != "decommissioned":
         changes["status"] = status
-    Node.update(changes).where(Node.id == node_id).execute()
+    with write_transaction(ctx.rt.db):
+        update_versioned(Node, node.id, node.state_version, ctx.rt.clock, **changes)
     ctx.info(f"node {node.name}: {changes.get('status', node.status)}")
 
 
