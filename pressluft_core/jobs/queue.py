@@ -31,7 +31,7 @@ def worker_identity() -> str:
 
 
 _CLAIMABLE = """
-SELECT j.id FROM jobs j
+SELECT j.id, j.job_type, j.site_id, j.node_id FROM jobs j
 WHERE j.status = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?) {only}
   AND (j.node_id IS NULL OR j.node_id NOT IN (
        SELECT r.node_id FROM jobs r WHERE r.status = 'running' AND r.node_id IS NOT NULL))
@@ -70,32 +70,33 @@ def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> J
         with write_transaction(db):
             row = db.execute_sql(_sql(db, _CLAIMABLE.format(only=only, limit=1, lock="")),
                                  params).fetchone()
-            return _start(rt, row[0], worker_id, now) if row else None
+            return _start(rt, row[0], row[1], worker_id, now) if row else None
     with db.atomic():
         sql = _CLAIMABLE.format(only=only, limit=16, lock="FOR UPDATE OF j SKIP LOCKED")
-        for (job_id,) in db.execute_sql(_sql(db, sql), params).fetchall():
-            job = Job.get_by_id(job_id)
-            keys = [f"site:{job.site_id}"] if job.site_id else []
-            keys += [f"node:{job.node_id}"] if job.node_id else []
-            if not all(
-                db.execute_sql("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [key])
-                .fetchone()[0] for key in keys
-            ):
+        for job_id, job_type, site_id, node_id in db.execute_sql(_sql(db, sql),
+                                                                  params).fetchall():
+            keys = [f"site:{site_id}"] if site_id else []
+            keys += [f"node:{node_id}"] if node_id else []
+            locks = ", ".join(["pg_try_advisory_xact_lock(hashtext(%s))"] * len(keys))
+            if keys and not all(db.execute_sql(f"SELECT {locks}", keys).fetchone()):
                 continue
-            free = db.execute_sql(_sql(db, _STILL_FREE), [job.site_id, job.node_id]).fetchone()
+            # A separate statement: its snapshot is taken after the locks were granted,
+            # so it sees a claim another worker committed while we waited for them.
+            free = db.execute_sql(_sql(db, _STILL_FREE), [site_id, node_id]).fetchone()
             if free[0]:
-                return _start(rt, job_id, worker_id, now)
+                return _start(rt, job_id, job_type, worker_id, now)
     return None
 
 
 # The claim/progress/finish statements run for every job: plain SQL keeps the runner's
 # own overhead small next to the work (see bench/jobs.py).
-_START = """
+_RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
+_START = f"""
 UPDATE jobs SET status = 'running', locked_at = ?, locked_by = ?, started_at = ?,
   finished_at = NULL, attempt_count = attempt_count + 1, updated_at = ?, progress = ?
 WHERE id = ?
+RETURNING {', '.join(_RECORD_COLUMNS)}
 """
-_RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
 _SELECT_RECORD = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM jobs WHERE id = ?"
 
 
@@ -111,14 +112,14 @@ def first_step_progress(job_type_name: str) -> str | None:
     return f"step 1/{len(job_type.steps)}: {job_type.steps[0].title}"
 
 
-def _start(rt: Runtime, job_id: str, worker_id: str, now: str) -> JobRecord:
+def _start(rt: Runtime, job_id: str, job_type_name: str, worker_id: str,
+           now: str) -> JobRecord:
     """The claim also records the first step's progress: one write fewer per job."""
     db = rt.db
-    job_type_name = db.execute_sql(_sql(db, "SELECT job_type FROM jobs WHERE id = ?"),
-                                   [job_id]).fetchone()[0]
-    db.execute_sql(_sql(db, _START), [now, worker_id, now, now,
-                                      first_step_progress(job_type_name), job_id])
-    record = fetch_record(db, job_id)
+    row = db.execute_sql(_sql(db, _START), [now, worker_id, now, now,
+                                            first_step_progress(job_type_name),
+                                            job_id]).fetchone()
+    record = JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
     job_type = REGISTRY.get(record.job_type)
     if job_type and job_type.running_status:
         _move_resources(record, job_type.running_status, job_type.moves_site, now)
