@@ -84,6 +84,15 @@ class ConsoleActions(_AppBase):
             "The control plane's SSH public key",
             ["Install it in ~/.ssh/authorized_keys of each node's SSH user:", key]))
 
+    @work(thread=True, group="job-failures", exit_on_error=False)
+    def report_job_failure(self, job_id: str) -> None:
+        """Say what failed, where, and where the log is — as soon as it happens."""
+        job = self.core.jobs.get(self.token or "", job_id)
+        sentence = (job.error_message or "no details").split("\n--- last output ---")[0]
+        self.call_from_thread(self.notify, f"{job.job_type} {job.id[:8]} failed "
+                              f"({job.error_code}): {sentence}\nThe log: Jobs (j), then l.",
+                              title="Job failed", severity="error", timeout=15, markup=False)
+
     # -- mutations ----------------------------------------------------------------------
 
     def new_site(self) -> None:

@@ -14,7 +14,7 @@ from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.actions import ConsoleActions
 from pressluft_tui.commands import PROVIDERS
 from pressluft_tui.live import LiveUpdates
-from pressluft_tui.messages import DataChanged, LoggedIn
+from pressluft_tui.messages import DataChanged, JobFailed, LoggedIn
 from pressluft_tui.resources import stylesheet
 from pressluft_tui.screens.first_run import FirstRunScreen
 from pressluft_tui.screens.local_node import LocalNodeScreen
@@ -86,6 +86,10 @@ class PressluftApp(ConsoleActions, App[None]):
     def on_data_changed(self, message: DataChanged) -> None:
         if self.screen_stack:  # nothing to refresh while starting up or shutting down
             self.screen.post_message(DataChanged(message.job_id))
+
+    def on_job_failed(self, message: JobFailed) -> None:
+        if self.token:
+            self.report_job_failure(message.job_id)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker errors become something the operator can act on."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
-from pressluft_tui.messages import DataChanged
+from pressluft_tui.messages import DataChanged, JobFailed
 
 if TYPE_CHECKING:
     from pressluft_tui.app import PressluftApp
@@ -29,6 +29,8 @@ class LiveUpdates:
     def _on_job_event(self, event: JobEvent) -> None:
         if isinstance(event, JobStateChanged | JobEnqueued):
             self.app.post_message(DataChanged(event.job_id))  # thread-safe
+        if isinstance(event, JobStateChanged) and event.status == "failed":
+            self.app.post_message(JobFailed(event.job_id))
 
     def _poll(self) -> None:
         fingerprint = self.app.core.overview.fingerprint()

@@ -25,3 +25,10 @@ class DataChanged(Message):
 @dataclass
 class LoggedIn(Message):
     token: str
+
+
+@dataclass
+class JobFailed(Message):
+    """A job failed (heard from this process's job bus)."""
+
+    job_id: str

@@ -143,3 +143,23 @@ async def test_hostile_names_are_shown_literally(seeded, make_app):
         assert cells[1].plain == "[bold]x[/] \\[not markup]"
         assert not cells[1].spans  # no style smuggled in through markup
         await asyncio.sleep(0)
+
+
+async def test_a_failing_job_is_reported_with_its_sentence(seeded, make_app):
+    from pressluft_core.db import write_transaction
+    from pressluft_core.services.jobs import enqueue
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        node = seeded.nodes.get(app.token, "web-2")
+        with write_transaction(seeded.db):
+            job = enqueue(seeded.rt, "noop", node_id=node.id, payload={})
+        claimed = queue.claim_next(seeded.rt, "control:1", only_job_id=job.id)
+        queue.fail(seeded.rt, claimed, "control:1", "HOST_KEY_CHANGED",
+                   "node web-2 (web2.example.net:22) did not answer with its recorded host "
+                   "key: check the fingerprint on the node")
+        assert await wait_for(pilot, lambda: any(
+            "did not answer" in n.message for n in app._notifications))
+        message = next(n.message for n in app._notifications if "did not answer" in n.message)
+        assert "HOST_KEY_CHANGED" in message and "Jobs (j)" in message
