@@ -73,6 +73,7 @@ SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOC]:[0-9]")
 HEADER = re.compile(  # lengths of any size are headers: a huge one just fails to parse
     rb's:(\d+):\\?"|C:\d+:\\?"[A-Za-z0-9_\x80-\xff\\]{0,500}?\\?":(\d+):\{')
 HINT = re.compile(rb":(?<=[sC]:)[0-9]")  # where a header may start; the literal ':' is fast
+VALUE_HINT = re.compile(rb":(?<=[asOC]:)[0-9]")  # where a serialized value may start
 SIMPLE_RUN = re.compile(  # serialized tokens with nothing escaped, stepped over in one go
     rb'(?:s:\d{1,10}:\\"[^\\\'"]*\\";|[ib]:-?\d{1,20};|d:[^;\\\'"]{1,40};|N;|a:\d{1,10}:\{|\})+')
 SIMPLE_STRING = re.compile(rb's:(\d{1,10}):\\"([^\\\'"]*)\\";')
@@ -248,6 +249,22 @@ def _parse(buf: bytes, m: re.Match[bytes], limit: int) -> tuple[int, int, int] |
     return None
 
 
+def _opening_quote(buf: bytes, lo: int, s: int) -> int:
+    """The last unescaped ``'`` in ``[lo, s)`` — the quote opening the literal ``s`` is in,
+    if that started after ``lo`` — or -1. Steps back over ``\'`` (prose is full of them)
+    and ``''``."""
+    q = buf.rfind(b"'", lo, s)
+    while q > 0:
+        before = buf[q - 1]
+        if before == BACKSLASH and (buf[q - 2] != BACKSLASH or _escaped_at(buf, q)):
+            q = buf.rfind(b"'", lo, q)
+        elif before == QUOTE and q > lo and not _escaped_at(buf, q - 1):
+            q = buf.rfind(b"'", lo, q - 1)
+        else:
+            break
+    return q
+
+
 def _literal_end(buf: bytes, i: int, end: int) -> int:
     """Position of the ``'`` closing the SQL literal whose content starts at ``i`` (escaped
     ``\\'`` and doubled ``''`` stay inside); -1 if it does not close before ``end``."""
@@ -291,51 +308,50 @@ class Replacer:
         """``data[:end]`` rewritten; ``end`` must fall after a newline (or the very end).
 
         A match is plain text unless its SQL literal is a serialized value, which is then
-        rewritten as a whole by :meth:`_region`. Telling the two apart costs a reverse
-        search for a quote since the previous match: a quote that is not followed by a
+        rewritten as a whole by :meth:`_region`. Where no ``a:1``-like hint lies between the
+        previous match and this one, no serialized value can have started: plain. Otherwise
+        a reverse search finds the quote opening the match's literal; one not followed by a
         serialized prefix either closes a literal or opens a plain one.
         """
         end = len(data) if end is None else end
         if all(data.find(anchor, 0, end) < 0 for anchor in self.anchors):
             return data if end == len(data) else data[:end]
         buf, out, forms = data, [], self.forms
-        pos = floor = lo = replaced = 0  # copied up to pos; no unseen quote before lo
+        append = out.append
+        pos = replaced = 0  # copied up to pos; no match, no unseen quote before it
+        hint = -2  # where a serialized value may start, at or after pos; -1: nowhere
         for m in self.pattern.finditer(buf, 0, end):
             a = m.start()
-            if a < floor:
+            if a < pos:
                 continue
             group = m.lastindex or 0
             old, new, _, offset, check_before, _ = forms[group]
             s = a - offset
-            if s < floor or (check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
-                             and not _escaped_at(buf, s - 1)):
-                exact = self._exact(buf, a, group, floor, end)
+            if s < pos or (check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
+                           and not _escaped_at(buf, s - 1)):
+                exact = self._exact(buf, a, group, pos, end)
                 if exact is None:
                     continue
                 (old, new, *_), s = exact
-            q = buf.rfind(b"'", lo, s)  # the quote opening this match's literal, if any
-            while q > lo:  # step back over escaped quotes: \' and ''
-                if buf[q - 1] == BACKSLASH and _escaped_at(buf, q):
-                    q = buf.rfind(b"'", lo, q)
-                elif buf[q - 1] == QUOTE and not _escaped_at(buf, q - 1):
-                    q = buf.rfind(b"'", lo, q - 1)
-                else:
-                    break
-            if q >= 0 and buf[q + 1] in SERIAL_FIRST and SERIALIZED.match(buf, q + 1):
-                close = _literal_end(buf, q + 1, end)
-                if close < 0:  # unterminated: the value runs to the end of its line
-                    close = buf.find(b"\n", q, end)
-                    close = end if close < 0 else close
-                if close > s:
-                    out.append(buf[pos:q + 1])
-                    self._region(buf, q + 1, close, out, 0)
-                    pos = floor = close
-                    lo = close + 1
-                    continue
-            out.append(buf[pos:s])
-            out.append(new)
+            if -1 != hint < pos:
+                h = VALUE_HINT.search(buf, pos + 1, end)
+                hint = h.start() - 1 if h else -1
+            if -1 < hint < s:
+                q = _opening_quote(buf, pos, s)
+                if q >= 0 and buf[q + 1] in SERIAL_FIRST and SERIALIZED.match(buf, q + 1):
+                    close = _literal_end(buf, q + 1, end)
+                    if close < 0:  # unterminated: the value runs to the end of its line
+                        close = buf.find(b"\n", q, end)
+                        close = end if close < 0 else close
+                    if close > s:
+                        append(buf[pos:q + 1])
+                        self._region(buf, q + 1, close, out, 0)
+                        pos = close
+                        continue
+            append(buf[pos:s])
+            append(new)
             replaced += 1
-            pos = floor = lo = s + len(old)
+            pos = s + len(old)
         out.append(buf[pos:end])
         self.replaced += replaced
         return b"".join(out)
@@ -431,12 +447,21 @@ class Replacer:
                 chunk = b"".join(pending)
                 cut += len(chunk) - len(pending[-1])
                 pending = []
-            dst.write(self.rewrite(chunk, cut))
+            _write(dst, self.rewrite(chunk, cut))
             if cut < len(chunk):
                 pending.append(chunk[cut:])
         if pending:
-            dst.write(self.rewrite(b"".join(pending)))
+            _write(dst, self.rewrite(b"".join(pending)))
         dst.flush()
+
+
+def _write(dst: BinaryIO, data: bytes) -> None:
+    """``dst.write`` to the end: an unbuffered file (``PYTHONUNBUFFERED`` makes stdout one)
+    may take only part of the data into a full pipe and say so."""
+    done = dst.write(data)
+    while done is not None and done < len(data):
+        data = data[done:]
+        done = dst.write(data)
 
 
 def parse_args(argv: list[str]) -> tuple[list[tuple[bytes, bytes]], bool]:
@@ -464,12 +489,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{USAGE}\nsearch_replace: {exc}", file=sys.stderr)
         return 2
     replacer = Replacer(pairs)
-    try:
-        replacer.stream(sys.stdin.buffer, sys.stdout.buffer)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        print("search_replace: output closed early", file=sys.stderr)
-        return 1
+    # buffered whatever PYTHONUNBUFFERED says: big writes, and no partial ones to lose
+    with open(sys.stdout.fileno(), "wb", buffering=BLOCK, closefd=False) as out:
+        try:
+            replacer.stream(sys.stdin.buffer, out)
+        except BrokenPipeError:  # what is left in the buffer goes nowhere, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            print("search_replace: output closed early", file=sys.stderr)
+            return 1
     if replacer.skipped:
         print(f"search_replace: left {replacer.skipped} occurrence(s) inside malformed "
               "serialized data unchanged", file=sys.stderr)

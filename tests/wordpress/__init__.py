@@ -1,0 +1,1 @@
+"""Tests of the WordPress helpers that run on nodes (the URL replacer)."""
