@@ -145,7 +145,7 @@ async def log_rate(core: Pressluft, lines: int) -> tuple[float, float]:
         shown = 0
         while shown < lines:
             pressed = time.perf_counter()
-            await pilot.press("down" if len(latencies) % 2 else "up")
+            await pilot.press("l" if len(latencies) % 2 else "t")  # focus log / table
             latencies.append((time.perf_counter() - pressed) * 1000)
             shown = log.received
             if time.perf_counter() - started > 120:

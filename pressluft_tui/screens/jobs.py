@@ -3,6 +3,8 @@ and its error as a sentence the operator can act on."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -53,7 +55,7 @@ class JobsScreen(ResourceScreen[JobsData]):
         scope = f"site {slugs.get(self.site_id, '?')}" if self.site_id else "all sites"
         self.sub_title = f"jobs · {scope} · {len(jobs)} shown"
         table = self.query_one(ResourceTable)
-        table.set_rows([(job.id, self._cells(job, slugs)) for job in jobs])
+        table.set_rows([(job.id, partial(self._cells, job, slugs)) for job in jobs])
         if self.initial_job_id and self.initial_job_id in self._jobs:
             keys = [job.id for job in jobs]
             table.table.move_cursor(row=keys.index(self.initial_job_id), animate=False)

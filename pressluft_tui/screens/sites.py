@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,7 +37,7 @@ class SitesScreen(ResourceScreen[list[SiteSummary]]):
 
     def present(self, data: list[SiteSummary]) -> None:
         table = self.query_one(ResourceTable)
-        table.set_rows([(s.site.id, self._cells(s)) for s in data])
+        table.set_rows([(s.site.id, partial(self._cells, s)) for s in data])
         self.sub_title = f"{len(data)} sites"
         if self.focused is None:
             table.focus_table()

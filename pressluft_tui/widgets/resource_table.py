@@ -6,7 +6,7 @@ operator's selection away.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,11 +15,13 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
-Row = tuple[str, Sequence[Text]]
+Cells = Sequence[Text]
+# Cells, or a function making them: a thousand-row table builds its cells batch by batch.
+Row = tuple[str, Cells | Callable[[], Cells]]
 # A first screenful goes in at once; the rest follows in chunks between frames, so a
 # thousand-row table answers keys as soon as its first rows are there.
-FIRST_BATCH = 60
-BATCH = 250
+FIRST_BATCH = 50
+BATCH = 100
 
 
 class ResourceTable(Vertical):
@@ -82,7 +84,7 @@ class ResourceTable(Vertical):
         keep = self.selected_key
         needle = self._filter.lower()
         visible = [row for row in self._rows
-                   if not needle or any(needle in cell.plain.lower() for cell in row[1])]
+                   if not needle or any(needle in cell.plain.lower() for cell in _cells(row))]
         table.clear()
         self._generation += 1
         self._add_batch(visible, 0, FIRST_BATCH, keep, self._generation)
@@ -99,8 +101,9 @@ class ResourceTable(Vertical):
             return
         table = self.table
         batch = rows[start:start + size]
-        for offset, (key, cells) in enumerate(batch):
-            table.add_row(*cells, key=key)
+        for offset, row in enumerate(batch):
+            key = row[0]
+            table.add_row(*_cells(row), key=key)
             if key == keep:
                 table.move_cursor(row=start + offset, animate=False)
         if start + size < len(rows):
@@ -141,3 +144,8 @@ class ResourceTable(Vertical):
         event.stop()
         if event.row_key.value is not None:
             self.post_message(self.Chosen(self, event.row_key.value))
+
+
+def _cells(row: Row) -> Cells:
+    cells = row[1]
+    return cells() if callable(cells) else cells
