@@ -32,20 +32,22 @@ Rules (the tests pin each of them):
   ``\\n`` right before counts as the newline it stands for). Forms starting with
   ``scheme://`` or ``//`` carry their own delimiter and are not checked before.
 * Serialized data is recognised where WordPress keeps it: an SQL string literal whose value
-  is serialized, i.e. starts (after whitespace, which PHP trims) with ``a:``, ``O:``, ``s:``
-  or ``C:`` and a digit. Elsewhere text is plain, whatever it looks like — WordPress would
-  not unserialize it either. In a serialized value every string ``s:<len>:"<len bytes>";``
-  (and custom object ``C:<n>:"<class>":<len>:{<len bytes>}``) that encloses a match gets
-  its ``<len>`` recomputed, recursively, so serialized values nested in serialized strings
-  come out right. ``<len>`` counts *unescaped* bytes: each mysqldump escape (``\\'`` ``\\"``
+  is serialized, i.e. starts (after whitespace, which WordPress trims) with ``a:``, ``O:``,
+  ``s:`` or ``C:`` and a digit. Elsewhere text is plain, whatever it looks like: WordPress
+  would not unserialize it either. In a serialized value every string (array keys too)
+  ``s:<len>:"<len bytes>";`` and custom object ``C:<n>:"<class>":<len>:{<len bytes>}``
+  that encloses a match gets its ``<len>`` recomputed. A string whose content is itself a
+  serialized value is treated the same way, recursively, so serializations nested in
+  serialized strings come out right; any other string content is plain text. ``<len>``
+  counts *unescaped* bytes: each mysqldump escape (``\\'`` ``\\"``
   ``\\\\`` ``\\n`` ``\\r`` ``\\0`` ``\\Z`` ``\\t``, any ``\\x``) is one byte, except ``\\%``
   and ``\\_`` which MySQL keeps as two; ``''`` is one. A header counts only if exactly
   ``<len>`` bytes later the string closes with ``";`` (``}``) inside its literal.
 * Malformed serialized data is never "fixed" and never given a wrong length. If a header
-  between the start of the value (or of the enclosing string) and a match does not add up
-  — wrong length, truncated, or byte counts that differ from the database's after a charset
-  conversion — that match and the rest of the value (string) are left as they are, and
-  counted as skipped (reported on stderr).
+  between the start of a serialized value (or serialized string content) and a match does
+  not add up — wrong length, truncated, or byte counts that differ from the database's
+  after a charset conversion — that match and the rest of that value are left as they are,
+  and counted as skipped (reported on stderr).
 * Streaming: blocks of whole lines are read (a mysqldump literal never spans lines), so
   memory is bounded by the block size plus the longest line. A block without any OLD host
   is written through after one search.
@@ -356,6 +358,31 @@ class Replacer:
         self.replaced += replaced
         return b"".join(out)
 
+    def _plain(self, buf: bytes, start: int, end: int, out: list[bytes]) -> int:
+        """Rewrite the text ``buf[start:end]`` into ``out`` with no questions asked (it
+        claims no length); return the change in its unescaped length."""
+        pos, delta = start, 0
+        for m in self.pattern.finditer(buf, start, end):
+            a = m.start()
+            if a < pos:
+                continue
+            group = m.lastindex or 0
+            form = self.forms[group]
+            s = a - form.offset
+            if s < pos or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
+                           and not _escaped_at(buf, s - 1)):
+                exact = self._exact(buf, a, group, pos, end)
+                if exact is None:
+                    continue
+                form, s = exact
+            out.append(buf[pos:s])
+            out.append(form.new)
+            delta += form.raw_delta
+            self.replaced += 1
+            pos = s + len(form.old)
+        out.append(buf[pos:end])
+        return delta
+
     def _region(self, buf: bytes, start: int, end: int, out: list[bytes], depth: int) -> int:
         """Rewrite the serialized text ``buf[start:end]`` (a value, or a string's content)
         into ``out``; return the change in its unescaped length.
@@ -417,7 +444,10 @@ class Replacer:
                 h, (c, ce, te) = enclosing
                 n = 1 if h.group(1) is not None else 2
                 inner: list[bytes] = []
-                d = self._region(buf, c, ce, inner, depth + 1)
+                if n == 2 or SERIALIZED.match(buf, c, ce):  # custom payload, or serialized
+                    d = self._region(buf, c, ce, inner, depth + 1)
+                else:  # a string of text, like the vast majority
+                    d = self._plain(buf, c, ce, inner)
                 length = str(int(h.group(n)) + d).encode()
                 out += [buf[pos:h.start(n)], length, buf[h.end(n):c], *inner, buf[ce:te]]
                 delta += d + len(length) - (h.end(n) - h.start(n))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 
@@ -154,8 +155,8 @@ def _replaced(value: object, pairs: tuple[tuple[bytes, bytes], ...]) -> object:
         return raw
     if isinstance(value, list):
         return [_replaced(v, pairs) for v in value]
-    if isinstance(value, dict):
-        return {k: _replaced(v, pairs) for k, v in value.items()}
+    if isinstance(value, dict):  # keys are strings in the dump too
+        return {_replaced(k, pairs): _replaced(v, pairs) for k, v in value.items()}
     return value
 
 
@@ -261,6 +262,15 @@ def test_malformed_serialized_data_is_left_alone(bad: bytes) -> None:
     assert out[1:] == [b"plain https://new.example", ser(["https://new.example"])]
 
 
+def test_nested_content_is_serialized_only_if_it_starts_like_it() -> None:
+    text = ser({"k": 'text with s:3:"x"; inside http://old.example'})
+    assert one(text) == ser({"k": 'text with s:3:"x"; inside https://new.example'})
+    looks = ser({"k": 's:3:"http://old.example is not what it claims'})
+    replacer = Replacer([URL])
+    assert values(replacer.rewrite(insert(looks))) == [looks]  # it may be, in the database
+    assert replacer.skipped == 1
+
+
 def test_after_a_bad_header_the_rest_of_the_value_is_kept() -> None:
     bad = b'a:2:{i:0;s:9:"x";i:1;s:18:"http://old.example";}'
     replacer = Replacer([URL])
@@ -280,6 +290,30 @@ def test_unterminated_literal_and_hostile_headers_do_not_crash() -> None:
     replacer = Replacer([URL])
     assert values(replacer.rewrite(insert(deep))) == [deep]  # deeper than 64: left alone
     assert replacer.skipped == 1
+
+
+def test_random_structures_stay_valid() -> None:
+    rng = random.Random(5)
+    pieces = ["http://old.example/p ", "//old.example ", "http:\\/\\/old.example ", "ü",
+              "'", '"', "\\", "\n", "\0", ";", '";', "s:3:", "a:1:{", "}", "东", "x" * 30]
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randrange(8)))
+
+    def value(depth: int) -> object:
+        roll = rng.random()
+        if depth > 3 or roll < 0.4:
+            return text()
+        if roll < 0.5:
+            return ser(value(depth + 1)).decode()  # a serialization inside a string
+        if roll < 0.6:
+            return rng.choice([1, -7, True, None, 2.5])
+        return {text(): value(depth + 1) for _ in range(rng.randrange(4))}
+
+    for _ in range(300):
+        original = value(0)
+        out = one(ser(original))
+        assert out == ser(_replaced(original, (URL,)))
 
 
 # Streaming ---------------------------------------------------------------------------
