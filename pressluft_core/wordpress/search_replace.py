@@ -299,12 +299,21 @@ class Replacer:
         self.replaced = 0
         self.skipped = 0
 
-    def _exact(self, buf: bytes, a: int, group: int, floor: int, end: int,
-               ) -> tuple[Form, int] | None:
-        """The form and start of the match whose anchor is at ``a``, when the regex's pick
-        overlaps the previous match or has an escape letter before it (both rare)."""
-        form = _form_at(buf, a, self.siblings[group], floor, end)
-        return None if form is None else (form, a - form.offset)
+    def _resolve(self, buf: bytes, m: re.Match[bytes], floor: int, end: int,
+                 ) -> tuple[Form, int] | None:
+        """(form, start) of the match ``m``; None if it does not count. The regex settles
+        it, except when its pick overlaps the previous match or has an escape letter
+        before it (both rare): then :func:`_form_at` applies the rules exactly."""
+        group = m.lastindex or 0
+        form = self.forms[group]
+        s = m.start() - form.offset
+        if s < floor or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
+                         and not _escaped_at(buf, s - 1)):
+            exact = _form_at(buf, m.start(), self.siblings[group], floor, end)
+            if exact is None:
+                return None
+            form, s = exact, m.start() - exact.offset
+        return form, s
 
     def rewrite(self, data: bytes, end: int | None = None) -> bytes:
         """``data[:end]`` rewritten; ``end`` must fall after a newline (or the very end).
@@ -326,15 +335,13 @@ class Replacer:
             a = m.start()
             if a < pos:
                 continue
-            group = m.lastindex or 0
-            old, new, _, offset, check_before, _ = forms[group]
+            old, new, _, offset, check_before, _ = forms[m.lastindex or 0]
             s = a - offset
-            if s < pos or (check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
-                           and not _escaped_at(buf, s - 1)):
-                exact = self._exact(buf, a, group, pos, end)
-                if exact is None:
+            if s < pos or check_before:  # the rare cases: let _resolve decide
+                resolved = self._resolve(buf, m, pos, end)
+                if resolved is None:
                     continue
-                (old, new, *_), s = exact
+                (old, new, *_), s = resolved
             if -1 != hint < pos:
                 h = VALUE_HINT.search(buf, pos + 1, end)
                 hint = h.start() - 1 if h else -1
@@ -363,18 +370,10 @@ class Replacer:
         claims no length); return the change in its unescaped length."""
         pos, delta = start, 0
         for m in self.pattern.finditer(buf, start, end):
-            a = m.start()
-            if a < pos:
+            resolved = self._resolve(buf, m, pos, end) if m.start() >= pos else None
+            if resolved is None:
                 continue
-            group = m.lastindex or 0
-            form = self.forms[group]
-            s = a - form.offset
-            if s < pos or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
-                           and not _escaped_at(buf, s - 1)):
-                exact = self._exact(buf, a, group, pos, end)
-                if exact is None:
-                    continue
-                form, s = exact
+            form, s = resolved
             out.append(buf[pos:s])
             out.append(form.new)
             delta += form.raw_delta
@@ -400,18 +399,10 @@ class Replacer:
         no_run_before = start  # a simple run failed its length check up to here
         suspect = False
         for m in self.pattern.finditer(buf, start, end):
-            a = m.start()
-            if a < floor:
+            resolved = self._resolve(buf, m, floor, end) if m.start() >= floor else None
+            if resolved is None:
                 continue
-            group = m.lastindex or 0
-            form = self.forms[group]
-            s = a - form.offset
-            if s < floor or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
-                             and not _escaped_at(buf, s - 1)):
-                exact = self._exact(buf, a, group, floor, end)
-                if exact is None:
-                    continue
-                form, s = exact
+            form, s = resolved
             e = s + len(form.old)
             if -1 != hint < hscan:
                 h = HINT.search(buf, hscan + 1, end)
