@@ -14,7 +14,7 @@ from textual.widgets import Log
 
 MAX_LINES = 5_000
 TAIL_INTERVAL = 0.1
-MAX_READ_BYTES = 4 * 1024 * 1024
+MAX_READ_BYTES = 1024 * 1024
 
 
 class JobLogView(Log):
@@ -49,10 +49,10 @@ class JobLogView(Log):
                 if size < self._position:  # the file was replaced: start over
                     self._position = 0
                     self.clear()
-                if size - self._position > MAX_READ_BYTES:  # far behind: skip to the end
-                    self._position = size - MAX_READ_BYTES
                 handle.seek(self._position)
-                chunk = handle.read()
+                # At most this much per tick: a job that printed megabytes while nobody
+                # looked is caught up over a few ticks instead of one long stall.
+                chunk = handle.read(MAX_READ_BYTES)
                 self._position = handle.tell()
         except FileNotFoundError:
             return 0
