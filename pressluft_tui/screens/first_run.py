@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from pressluft_core.errors import PressluftError
 from pressluft_tui.messages import LoggedIn
+from pressluft_tui.screens.form import advance
 
 if TYPE_CHECKING:
     from pressluft_tui.app import PressluftApp
@@ -44,10 +45,7 @@ class FirstRunScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
+        if advance(self, event.input):
             return
         values = {name: self.query_one(f"#admin-{name}", Input).value
                   for name, _label, _secret in ADMIN_FIELDS}

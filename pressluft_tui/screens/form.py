@@ -9,8 +9,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Static
+
+
+def advance(screen: Screen[object], current: Input) -> bool:
+    """Enter in a form field moves to the next field; True if it did, False on the last
+    field (where enter submits)."""
+    inputs = list(screen.query(Input))
+    index = inputs.index(current)
+    if index + 1 < len(inputs):
+        inputs[index + 1].focus()
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -45,10 +56,7 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
+        if advance(self, event.input):
             return
         self.dismiss({f.name: self.query_one(f"#field-{f.name}", Input).value
                       for f in self._fields})

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from pressluft_core.errors import PressluftError
+from pressluft_tui.screens.form import advance
 
 if TYPE_CHECKING:
     from pressluft_tui.app import PressluftApp
@@ -51,10 +52,7 @@ class LocalNodeScreen(Screen[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        inputs = list(self.query(Input))
-        index = inputs.index(event.input)
-        if index + 1 < len(inputs):
-            inputs[index + 1].focus()
+        if advance(self, event.input):
             return
         values = {name: self.query_one(f"#node-{name}", Input).value
                   for name, _label, _default in NODE_FIELDS}

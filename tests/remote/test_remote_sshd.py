@@ -15,15 +15,17 @@ import pytest
 from pressluft_core.remote import HostKeyChanged, NodeTarget, RemoteTimeout
 from pressluft_core.remote.keys import key_line
 from tests.remote.support import arun, open_pool
-from tests.sshserver import authorized_on_real_sshd, live_group_members, wait_until
+from tests.sshserver import REAL_SSHD_DIR as SSHD_DIR
+from tests.sshserver import REAL_SSHD_PORT as PORT
+from tests.sshserver import REAL_SSHD_USER as USER
+from tests.sshserver import (
+    authorized_on_real_sshd,
+    live_group_members,
+    needs_real_sshd,
+    wait_until,
+)
 
-PORT = os.environ.get("PRESSLUFT_TEST_SSHD_PORT")
-USER = os.environ.get("PRESSLUFT_TEST_SSHD_USER")
-SSHD_DIR = Path(os.environ.get("PRESSLUFT_TEST_RUN_DIR", "/tmp/pressluft-test")) / "sshd"
-
-pytestmark = pytest.mark.skipif(
-    not (PORT and USER) or os.geteuid() != 0,
-    reason="real sshd: run as root via scripts/test (PRESSLUFT_TEST_SSHD_PORT/_USER unset)")
+pytestmark = needs_real_sshd
 
 
 @pytest.fixture
