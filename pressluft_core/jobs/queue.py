@@ -17,7 +17,7 @@ from typing import Any
 from pressluft_core.clock import to_iso
 from pressluft_core.db import dialect_of, write_transaction
 from pressluft_core.jobs.events import BUS, JobStateChanged
-from pressluft_core.jobs.registry import REGISTRY
+from pressluft_core.jobs.registry import load_handlers
 from pressluft_core.jobs.retry import DEFAULT_RETRY
 from pressluft_core.models import Environment, Job, Site
 from pressluft_core.records import JobRecord, from_row
@@ -106,7 +106,7 @@ def fetch_record(db: Any, job_id: str) -> JobRecord:
 
 
 def first_step_progress(job_type_name: str) -> str | None:
-    job_type = REGISTRY.get(job_type_name)
+    job_type = load_handlers().get(job_type_name)
     if job_type is None or not job_type.steps:
         return None
     return f"step 1/{len(job_type.steps)}: {job_type.steps[0].title}"
@@ -120,7 +120,7 @@ def _start(rt: Runtime, job_id: str, job_type_name: str, worker_id: str,
                                             first_step_progress(job_type_name),
                                             job_id]).fetchone()
     record = JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
-    job_type = REGISTRY.get(record.job_type)
+    job_type = load_handlers().get(record.job_type)
     if job_type and job_type.running_status:
         _move_resources(record, job_type.running_status, job_type.moves_site, now)
     db.after_commit(lambda: BUS.publish(JobStateChanged(job_id, "running")))
@@ -181,7 +181,7 @@ def succeed(rt: Runtime, job: JobRecord, worker_id: str, progress: str | None = 
     with write_transaction(db):
         updated = db.execute_sql(_sql(db, _SUCCEED),
                                  [now, now, progress, job.id, worker_id]).rowcount
-        job_type = REGISTRY.get(job.job_type)
+        job_type = load_handlers().get(job.job_type)
         if updated and job_type and job_type.running_status:
             _move_resources(job, "active", job_type.moves_site, now)
     if updated:
@@ -195,7 +195,7 @@ def fail(rt: Runtime, job: JobRecord, worker_id: str, code: str, message: str,
     else ``failed``. Returns the new status, or None if the job was no longer ours."""
     now_dt = rt.clock.now()
     now = to_iso(now_dt)
-    job_type = REGISTRY.get(job.job_type)
+    job_type = load_handlers().get(job.job_type)
     decision = (job_type.retry if job_type else DEFAULT_RETRY).decide(
         code, job.attempt_count, job.max_attempts, now_dt)
     text = error_text(message, output_tail)

@@ -64,9 +64,17 @@ def job_type(
     return registered
 
 
-def load_handlers() -> dict[str, JobType]:
-    """Import every handler module so their registrations run; idempotent."""
-    from pressluft_core.jobs import handlers
+_loaded = False
 
-    handlers.load_all()
+
+def load_handlers() -> dict[str, JobType]:
+    """Import every handler module so their registrations run; idempotent and cheap after
+    the first call. Everything that reads the registry goes through here, so the answer
+    never depends on which modules happened to be imported already."""
+    global _loaded
+    if not _loaded:
+        from pressluft_core.jobs import handlers
+
+        handlers.load_all()
+        _loaded = True
     return REGISTRY
