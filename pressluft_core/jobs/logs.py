@@ -8,10 +8,12 @@ subscribers or ``jobs.error_message``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from pressluft_core.clock import Clock, to_iso
 from pressluft_core.jobs.events import BUS, JobOutput
@@ -46,8 +48,12 @@ class JobLog:
         self.job_id = job_id
         self._clock = clock
         self._redact = redact
-        self._file = path.open("a", encoding="utf-8", buffering=1)
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.write_error: OSError | None = None
+        try:
+            self._file: TextIO | None = path.open("a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            self._file, self.write_error = None, exc
 
     def write(self, tag: str, text: str) -> None:
         """``tag``: ``out``/``err`` for command output, ``step`` for progress markers,
@@ -57,14 +63,36 @@ class JobLog:
             clean = self._redact(raw.replace("\r", ""))
             self._tail.append(clean)
             lines.append(f"{to_iso(self._clock.now())} {tag:<4} {clean}")
-        self._file.write("\n".join(lines) + "\n")
+        self._write_file("\n".join(lines) + "\n")
         BUS.publish(JobOutput(self.job_id, tuple(lines)))
+
+    def _write_file(self, text: str) -> None:
+        """A full disk on the control plane must not take the job down with it: the job
+        goes on (or fails for its own reasons) and says that its log is incomplete."""
+        if self._file is None:
+            return
+        try:
+            self._file.write(text)
+        except OSError as exc:
+            self.write_error = exc
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    @property
+    def problem(self) -> str | None:
+        if self.write_error is None:
+            return None
+        return (f"the job log {self.path} could not be written "
+                f"({self.write_error.strerror or self.write_error}); output is incomplete")
 
     def tail(self) -> str:
         return "\n".join(self._tail)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 def log_path(job_logs_dir: Path, job_id: str) -> Path:

@@ -227,6 +227,8 @@ class Worker:
             queue.requeue_interrupted(self.rt, job, self.worker_id)
             return
         code, message = classify(exc, reason)
+        if job_log.problem:
+            message = f"{message} (also: {job_log.problem})"
         if code == "INTERNAL_ERROR":
             log.error("job %s failed with an internal error", job.id, exc_info=exc)
         job_log.write("info", f"failed: {code}: {message}")

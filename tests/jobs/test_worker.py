@@ -133,3 +133,30 @@ def test_payload_refuses_secrets(core, token, local_node, payload_key):
     with pytest.raises(ValidationError, match=payload_key):
         core.jobs.enqueue_diagnostic(token, "noop", payload={payload_key: "x"},
                                      node_id=local_node.id)
+
+
+def test_a_full_disk_under_the_job_log_does_not_strand_the_job(core, token, local_node,
+                                                                monkeypatch):
+    """ENOSPC while writing the log: the job still ends (here: fails as asked) and its
+    error says the log is incomplete; nothing is left running."""
+    import errno
+
+    from pressluft_core.jobs import logs
+
+    real_write = logs.JobLog._write_file
+
+    def full_disk(self, text):  # type: ignore[no-untyped-def]
+        if "step 2/3" in text:
+            self._file.write = _raise_enospc  # from here on the disk is full
+        real_write(self, text)
+
+    def _raise_enospc(_text):  # type: ignore[no-untyped-def]
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(logs.JobLog, "_write_file", full_disk)
+    job = noop(core, node_id=local_node.id, lines=2, fail="COMMAND_FAILED")
+    run_worker(core)
+    row = Job.get_by_id(job.id)
+    assert (row.status, row.error_code) == ("failed", "COMMAND_FAILED")
+    assert "No space left on device" in row.error_message
+    assert "output is incomplete" in row.error_message
