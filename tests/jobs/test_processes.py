@@ -117,3 +117,29 @@ def test_sigterm_hands_a_running_job_back_untouched(core, token, home, database_
     row = Job.get_by_id(job.id)
     assert (row.status, row.attempt_count) == ("queued", 0)
     assert Node.select().count() == 1
+
+
+@pytest.mark.slow
+def test_jobs_follow_tails_a_job_run_by_the_daemon(core, token, home, database_url,
+                                                   local_node, clock):
+    from pressluft_core.clock import SystemClock
+    from pressluft_core.session_store import save_token
+    from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+
+    clock.set(SystemClock().now())  # the CLI in the subprocess checks the session's expiry
+    cli_token, _ = core.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    save_token(core.rt.paths, cli_token)
+    job = core.jobs.enqueue_diagnostic(cli_token, "noop", node_id=local_node.id,
+                                       payload={"lines": 5, "sleep": 1})
+    daemon = start_worker(home, database_url, "--until-empty")
+    env = dict(os.environ)
+    env.pop("PRESSLUFT_DATABASE_URL", None)
+    if database_url:
+        env["PRESSLUFT_DATABASE_URL"] = database_url
+    follow = subprocess.run(
+        [sys.executable, "-m", "pressluft_tui.entry", "--home", str(home), "jobs", "follow",
+         job.id[:8]], env=env, capture_output=True, text=True, timeout=60)
+    daemon.communicate(timeout=60)
+    assert follow.returncode == 0, follow.stderr
+    assert "step 3/3: finish" in follow.stdout and "line 5" in follow.stdout
+    assert follow.stdout.rstrip().endswith(f"job {job.id[:8]} succeeded")
