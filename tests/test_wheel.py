@@ -42,7 +42,7 @@ async def main() -> dict:
     app = PressluftApp(core)
     async with app.run_test() as pilot:
         await pilot.pause()
-        status = app.screen.query_one("#status")
+        box = app.screen.query_one("#first-run-box")
         report = {
             "purelib": sysconfig.get_paths()["purelib"],
             "sys_path": sys.path,
@@ -52,8 +52,8 @@ async def main() -> dict:
             "css_sources": sorted(path for path, _ in app.stylesheet.source
                                   if path.endswith(".tcss")),
             "screen": type(app.screen).__name__,
-            "status_padding": list(status.styles.padding),
-            "status_text": str(status.render()),
+            "box_padding": list(box.styles.padding),
+            "box_text": " ".join(str(child.render()) for child in box.children),
         }
     core.close()
     return report
@@ -160,8 +160,8 @@ def test_wheel_installs_and_console_starts_with_packaged_styles(tmp_path: Path) 
     assert Path(report["styles_dir"]) == site_packages / "pressluft_tui" / "styles"
     assert report["css_sources"] == [str(site_packages / "pressluft_tui" / "styles" /
                                          "app.tcss")]
-    assert report["screen"] == "HomeScreen"
-    # styles/app.tcss gives #status `padding: 0 1`; Textual's default is no padding, so
+    assert report["screen"] == "FirstRunScreen"  # an empty database starts the first run
+    # styles/app.tcss gives `.panel` `padding: 1 2`; Textual's default is no padding, so
     # this proves the packaged stylesheet was parsed and applied, not just found.
-    assert report["status_padding"] == [0, 1, 0, 1]
-    assert "No admin yet" in report["status_text"]
+    assert report["box_padding"] == [1, 2, 1, 2]
+    assert "Welcome to Pressluft" in report["box_text"]
