@@ -489,3 +489,10 @@ def test_read_services_need_a_session(core: Pressluft, token: str) -> None:
         assert type(refused.value).__name__ == "AuthError"
     for call in calls:
         call(token)
+
+
+def test_url_settings_refuse_embedded_credentials(core, token):
+    with pytest.raises(ValidationError, match="must not carry credentials") as refused:
+        core.settings.set(token, "s3_endpoint_url", "https://key:s3cret@s3.example.com")
+    assert "s3cret" not in str(refused.value)
+    assert core.settings.get(token, "s3_endpoint_url").is_set is False

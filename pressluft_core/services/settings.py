@@ -24,6 +24,9 @@ MASK = "********"
 
 def _url(key: str, value: str) -> str:
     parsed = urlparse(value)
+    if "@" in parsed.netloc:  # checked first: such a value must not be echoed anywhere
+        raise ValidationError(key, "must not carry credentials; set s3_access_key_id and "
+                                   "s3_secret_access_key instead")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValidationError(key, f"{value!r} is not an http(s) URL")
     validation.hostname(key, parsed.hostname)
