@@ -30,8 +30,9 @@ import psycopg
 from bench import _services
 from pressluft_core.app import Pressluft
 from pressluft_core.db import write_transaction
+from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.jobs.events import BUS, JobStateChanged
-from pressluft_core.jobs.worker import EmbeddedWorker, Worker, WorkerSettings
+from pressluft_core.jobs.worker import Worker, WorkerSettings
 from pressluft_core.models import Environment, Job
 from pressluft_core.remote.keys import ensure_control_key
 from pressluft_core.services.jobs import enqueue

@@ -9,7 +9,7 @@ from textual.worker import Worker, WorkerState
 
 from pressluft_core.app import Pressluft
 from pressluft_core.errors import AuthError, PressluftError
-from pressluft_core.jobs.worker import EmbeddedWorker
+from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.actions import ConsoleActions
 from pressluft_tui.commands import PROVIDERS

@@ -8,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pressluft_core.errors import PressluftError
 from pressluft_core.jobs import presence, queue
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
 from pressluft_core.jobs.logs import JobLog, Redactor, log_path
+from pressluft_core.jobs.outcome import classify
 from pressluft_core.jobs.registry import REGISTRY, load_handlers
 from pressluft_core.jobs.scheduler import Scheduler
 from pressluft_core.models import Job, Node
@@ -276,60 +275,3 @@ class Worker:
 def _record_host_key(node_id: str, key_line: str) -> None:
     Node.update(ssh_host_key=key_line).where(
         (Node.id == node_id) & Node.ssh_host_key.is_null()).execute()
-
-
-def classify(exc: BaseException, cancel_reason: str | None) -> tuple[str, str]:
-    """Map whatever ended an attempt to a stable error code and an operator's sentence."""
-    from pressluft_core.remote import errors as remote
-
-    if cancel_reason == "timeout" and not isinstance(exc, JobFailure):
-        return "JOB_TIMEOUT", "the job ran past its time limit and was stopped"
-    if cancel_reason in ("cancelled", "lost") or isinstance(exc, remote.RemoteCancelled):
-        return "CANCELLED", "the job was cancelled; its remote process was stopped"
-    if isinstance(exc, JobFailure):
-        return exc.code, exc.message
-    for kind, code in ((remote.HostKeyChanged, "HOST_KEY_CHANGED"),
-                       (remote.AuthenticationFailed, "SSH_AUTH_FAILED"),
-                       (remote.HostUnreachable, "NODE_UNREACHABLE"),
-                       (remote.ConnectionLost, "CONNECTION_LOST"),
-                       (remote.RemoteTimeout, "JOB_TIMEOUT")):
-        if isinstance(exc, kind):
-            return code, str(exc)
-    if isinstance(exc, PressluftError):
-        return "PRECONDITION", str(exc)
-    if isinstance(exc, asyncio.CancelledError):
-        return "CANCELLED", "the job was interrupted"
-    return "INTERNAL_ERROR", f"{type(exc).__name__}: {exc}"
-
-
-class EmbeddedWorker:
-    """A worker on its own thread and event loop, so the console's loop never waits on
-    the database or a node."""
-
-    def __init__(self, rt: Runtime, settings: WorkerSettings | None = None) -> None:
-        self.worker = Worker(rt, settings, mode="embedded")
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._main, name="pressluft-worker",
-                                        daemon=True)
-        self._thread.start()
-        self._ready.wait(5)
-
-    def _main(self) -> None:
-        async def body() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stop = asyncio.Event()
-            self._ready.set()
-            await self.worker.run(self._stop)
-
-        asyncio.run(body())
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(timeout)

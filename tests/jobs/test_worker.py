@@ -10,11 +10,11 @@ import time
 import pytest
 
 from pressluft_core.db import write_transaction
+from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.jobs.events import BUS, JobOutput
 from pressluft_core.jobs.logs import follow, log_path
 from pressluft_core.jobs.registry import REGISTRY
 from pressluft_core.jobs.scheduler import PeriodicJob, Scheduler, daily
-from pressluft_core.jobs.worker import EmbeddedWorker
 from pressluft_core.models import Job, JobSchedule
 from pressluft_core.services.jobs import enqueue
 from tests.jobs.helpers import FAST, make_site, noop, run_worker
