@@ -124,6 +124,25 @@ class ConsoleActions(_AppBase):
         job = self.core.nodes.check(self.token or "", node_id)
         self.tell(f"checking the node: job {job.id[:8]}")
 
+    def edit_node_ip(self, node_id: str) -> None:
+        node = self.core.nodes.get(self.token or "", node_id)
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values is not None:
+                self._save_node_ip(node.id, values["public_ip"], node.state_version)
+
+        self.push_screen(FormScreen(
+            f"Public IP of node {node.name}",
+            [Field("public_ip", "Public IPv4 (empty: none)", node.public_ip or "")],
+            "New environments on this node get sslip.io preview URLs made from it; "
+            "existing preview URLs stay as they are."), submitted)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _save_node_ip(self, node_id: str, public_ip: str, version: int) -> None:
+        node = self.core.nodes.update(self.token or "", node_id, public_ip=public_ip,
+                                      expected_version=version)
+        self.tell(f"node {node.name}: public IP {node.public_ip or '(none)'}")
+
     def cancel_job(self, job: JobRecord) -> None:
         if job.status not in ("queued", "running"):
             self.notify(f"job {job.id[:8]} is {job.status}; only queued or running jobs "

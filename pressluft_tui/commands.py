@@ -94,6 +94,8 @@ class NodeCommands(_DomainProvider):
                              node.hostname))
             commands.append((f"node: check {node.name}", partial(app.check_node, node.id),
                              "connect and record reachability"))
+            commands.append((f"node: set public IP {node.name}",
+                             partial(app.edit_node_ip, node.id), node.public_ip or "none"))
         return commands
 
 

@@ -496,3 +496,19 @@ def test_url_settings_refuse_embedded_credentials(core, token):
         core.settings.set(token, "s3_endpoint_url", "https://key:s3cret@s3.example.com")
     assert "s3cret" not in str(refused.value)
     assert core.settings.get(token, "s3_endpoint_url").is_set is False
+
+
+def test_node_public_ip_update_is_versioned_validated_and_audited(core, token, clock):
+    from pressluft_core.errors import ConflictError
+
+    node = core.nodes.register(token, "web-1", "web1.example.com")
+    updated = core.nodes.update(token, "web-1", public_ip="203.0.113.7")
+    assert (updated.public_ip, updated.state_version) == ("203.0.113.7", node.state_version + 1)
+    with pytest.raises(ConflictError, match="changed by someone else"):
+        core.nodes.update(token, "web-1", public_ip="203.0.113.8",
+                          expected_version=node.state_version)
+    with pytest.raises(ValidationError, match="public_ip"):
+        core.nodes.update(token, "web-1", public_ip="not-an-ip; rm -rf /")
+    assert core.nodes.get(token, "web-1").public_ip == "203.0.113.7"
+    results = [a.result.split(":")[0] for a in core.audit.list(token, action="node.update")]
+    assert sorted(results) == ["ok", "refused", "refused"]

@@ -93,6 +93,15 @@ def settings_set(args: argparse.Namespace) -> None:
     print(f"{result.key} = {result.value if result.is_set else '(unset)'}")
 
 
+def node_set(args: argparse.Namespace) -> None:
+    app, token = _session(args)
+    node = app.nodes.update(token, args.name, public_ip=args.public_ip)
+    if args.json:
+        output.emit_json(node)
+    else:
+        print(f"node {node.name}: public IP {node.public_ip or '(none)'}")
+
+
 def node_list(args: argparse.Namespace) -> None:
     app, token = _session(args)
     nodes = app.nodes.list(token)

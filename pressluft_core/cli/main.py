@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                  json_output=True)
     check.add_argument("name", help="node id or name")
     _add(node, "key", runner.node_key, "print the SSH public key to install on nodes")
+    nset = _add(node, "set", handlers.node_set, "change a node's public IP", json_output=True)
+    nset.add_argument("name", help="node id or name")
+    nset.add_argument("--public-ip", required=True, help="IPv4; empty string to clear it")
 
     site = groups.add_parser("site", help="sites").add_subparsers(
         dest="site_command", required=True, metavar="ACTION")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pressluft_core import validation
 from pressluft_core.clock import new_id
+from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, ValidationError
 from pressluft_core.models import Node
 from pressluft_core.records import Actor, JobRecord, NodeRecord, from_row
@@ -43,6 +44,22 @@ class NodesService(Service):
             is_local=is_local, created_at=now, updated_at=now,
         ).execute()
         return from_row(NodeRecord, Node.get_by_id(node_id))
+
+    @mutation("node.update", "node", target="ref")
+    def update(self, actor: Actor, ref: str, *, public_ip: str | None = None,
+               expected_version: int | None = None) -> NodeRecord:
+        """Change what can change after registration (for now the public IP, which new
+        environments' preview URLs are made from). ``expected_version`` guards against
+        overwriting an edit made meanwhile; without it the current version is used."""
+        node = find_node(ref)
+        changes: dict[str, object] = {}
+        if public_ip is not None:
+            changes["public_ip"] = validation.ipv4("public_ip", public_ip) if public_ip else None
+        if not changes:
+            raise ValidationError("public_ip", "nothing to change")
+        version = node.state_version if expected_version is None else expected_version
+        update_versioned(Node, node.id, version, self.rt.clock, **changes)
+        return from_row(NodeRecord, Node.get_by_id(node.id))
 
     @mutation("node.check", "node", resource_id=lambda job: job.node_id, target="ref")
     def check(self, actor: Actor, ref: str) -> JobRecord:

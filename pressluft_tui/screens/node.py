@@ -19,6 +19,7 @@ class NodeScreen(ResourceScreen[NodeData]):
     BINDINGS = [
         Binding("c", "check", "Check node", id="node.check"),
         Binding("k", "app.show_key", "SSH key", id="node.key"),
+        Binding("e", "edit_ip", "Public IP", id="node.edit-ip"),
     ]
 
     def __init__(self, node_id: str) -> None:
@@ -52,3 +53,6 @@ class NodeScreen(ResourceScreen[NodeData]):
 
     def action_check(self) -> None:
         self.console.check_node(self.node_id)
+
+    def action_edit_ip(self) -> None:
+        self.console.edit_node_ip(self.node_id)

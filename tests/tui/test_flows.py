@@ -163,3 +163,23 @@ async def test_a_failing_job_is_reported_with_its_sentence(seeded, make_app):
             "did not answer" in n.message for n in app._notifications))
         message = next(n.message for n in app._notifications if "did not answer" in n.message)
         assert "HOST_KEY_CHANGED" in message and "Jobs (j)" in message
+
+
+async def test_node_public_ip_edited_from_the_node_screen(seeded, make_app):
+    from pressluft_tui.screens.node import NodeScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("enter")  # the first node: local
+        await settle(pilot)
+        assert isinstance(app.screen, NodeScreen)
+        await pilot.press("e")
+        await settle(pilot)
+        field = app.screen.query_one("#field-public_ip", Input)
+        field.value = "198.51.100.4"
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: seeded.nodes.get(app.token, "local").public_ip
+                              == "198.51.100.4")
