@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 import psycopg
 
 from bench import _services
+from bench._report import report
 from pressluft_core.app import Pressluft
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs.embedded import EmbeddedWorker
@@ -174,11 +174,7 @@ def main(argv: list[str]) -> int:
                 core.close()
     result["speedup"] = result["ansible_per_job_ms"] / result["per_job_ms"]
     result = {key: round(value, 2) for key, value in result.items()}
-    for name, value in result.items():
-        print(f"{name:>22}: {value}")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from bench._report import report
 from pressluft_core.app import Pressluft
 from pressluft_core.jobs.logs import log_path
 from pressluft_core.session_store import save_token
@@ -255,11 +256,7 @@ def main(argv: list[str]) -> int:
         "key_presses": len(key_ms),
         "sites": args.sites, "jobs": args.jobs,
     }
-    for key, value in result.items():
-        print(f"{key:>22}: {value}")
-    if args.json:
-        print(json.dumps(result))
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":
