@@ -28,6 +28,9 @@ class JobContext:
         self.cancel_reason: str | None = None
         self._redactor = redactor
         self._pool = pool
+        # What one step hands to the next within an attempt (never persisted: every
+        # attempt starts from the payload alone).
+        self.state: dict[str, Any] = {}
         try:
             self.payload: dict[str, Any] = json.loads(job.payload_json)
         except json.JSONDecodeError as exc:

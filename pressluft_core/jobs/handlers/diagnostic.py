@@ -26,7 +26,7 @@ from pressluft_core.remote.errors import RemoteError
 async def _noop_prepare(ctx: JobContext) -> None:
     for number in range(int(ctx.payload.get("lines", 0))):
         ctx.log.write("out", f"line {number + 1}")
-    ctx.payload["_started"] = time.time()
+    ctx.state["started"] = time.time()
 
 
 async def _noop_run(ctx: JobContext) -> None:
@@ -49,7 +49,7 @@ async def _noop_finish(ctx: JobContext) -> None:
         raise JobFailure(ctx.payload["fail"], f"asked to fail with {ctx.payload['fail']}")
     record = ctx.payload.get("record")
     if record:
-        line = f"{ctx.job.id} {os.getpid()} {ctx.payload['_started']:.6f} {time.time():.6f}\n"
+        line = f"{ctx.job.id} {os.getpid()} {ctx.state['started']:.6f} {time.time():.6f}\n"
         fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())

@@ -27,11 +27,11 @@ def _expired(ctx: JobContext) -> list[Backup]:
 async def _find(ctx: JobContext) -> None:
     due = _expired(ctx)
     ctx.info(f"{len(due)} backup(s) past their retention date")
-    ctx.payload["_due"] = [b.id for b in due]
+    ctx.state["due"] = [b.id for b in due]
 
 
 async def _delete(ctx: JobContext) -> None:
-    due = ctx.payload.get("_due") or []
+    due = ctx.state.get("due") or []
     if not due:
         return
     config = StorageConfig.from_settings(ctx.rt)
