@@ -14,6 +14,10 @@ from pressluft_tui.widgets.resource_table import ResourceTable
 
 
 class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
+    # The tab bar, not the first table: focusing a table inside a tab would open that tab
+    # instead of the overview. left/right switch tabs, tab moves into the table.
+    AUTO_FOCUS = "Tabs"
+
     def __init__(self, site_id: str, environment_id: str) -> None:
         super().__init__()
         self.site_id = site_id
