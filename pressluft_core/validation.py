@@ -12,6 +12,7 @@ SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,38}")
 HOSTNAME_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 UNIX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+NODE_PATH_RE = re.compile(r"/[A-Za-z0-9/._-]{0,4094}")
 MAX_NAME_LENGTH = 200
 
 
@@ -100,3 +101,16 @@ def one_of(field: str, value: object, allowed: Iterable[str]) -> str:
     if value not in allowed:
         raise ValidationError(field, f"{_shown(value)} is not one of: {', '.join(allowed)}")
     return value  # type: ignore[return-value]
+
+
+def absolute_path(field: str, value: object) -> str:
+    """An absolute path on a node, made only of ``[A-Za-z0-9/._-]`` and without ``..``: such
+    a path means the same thing to every shell, tool and config file it ends up in."""
+    if (not isinstance(value, str) or not NODE_PATH_RE.fullmatch(value)
+            or ".." in value.split("/") or not value.strip("/")):
+        raise ValidationError(
+            field,
+            f"{_shown(value)} is not a valid path: use an absolute path (not /) of A-Z, a-z, "
+            "0-9, '/', '.', '_' and '-', without '..'",
+        )
+    return value.rstrip("/")

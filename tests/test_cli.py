@@ -170,6 +170,9 @@ def test_bad_input_exits_2_naming_the_field(logged_in: Run) -> None:
         _one_line_error(result, "slug")
     result = pressluft("node", "add", "n2", "--hostname", "bad host;", "--no-check", expect=2)
     _one_line_error(result, "hostname")
+    result = pressluft("node", "provision", "local", "--sites-root", "/tmp/x; touch /tmp/pwned",
+                       expect=2)
+    _one_line_error(result, "sites_root")
     _one_line_error(pressluft("jobs", "show", "ffffffff", expect=2), "no job")
     _one_line_error(pressluft("env", "list", "--site", "nope", expect=2), "nope")
     assert _json(pressluft("site", "list", "--json")) == []

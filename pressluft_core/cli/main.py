@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = _add(node, "check", runner.node_check, "check that a node is reachable",
                  json_output=True)
     check.add_argument("name", help="node id or name")
+    prov = _add(node, "provision", runner.node_provision,
+                "install and configure the WordPress stack on a node (idempotent)")
+    prov.add_argument("name", help="node id or name")
+    prov.add_argument("--sites-root", help="where sites live on the node "
+                      "(default /var/www/sites)")
     _add(node, "key", runner.node_key, "print the SSH public key to install on nodes")
     nset = _add(node, "set", handlers.node_set, "change a node's public IP", json_output=True)
     nset.add_argument("name", help="node id or name")

@@ -1,5 +1,5 @@
 """CLI commands around the job runner: the worker daemon, following and cancelling jobs,
-and node checks that run their job right away."""
+and node checks and provisioning that run their job right away."""
 
 from __future__ import annotations
 
@@ -95,6 +95,20 @@ def _check_and_report(app: Pressluft, token: str, node_ref: str, as_json: bool) 
             print(f"install this key for {node.ssh_user} on {node.hostname}:\n"
                   f"{app.nodes.public_key(token)}", file=sys.stderr)
     return 0 if final.status == "succeeded" else 1
+
+
+def node_provision(args: argparse.Namespace) -> int:
+    """Provision now, showing the job's log as it runs; exit 0 only when it succeeded."""
+    app, token = _session(args)
+    job = app.nodes.provision(token, args.name, sites_root=args.sites_root)
+    final = run_now(app, job)
+    node = app.nodes.get(token, args.name)
+    if final.status == "succeeded":
+        print(f"node {node.name}: provisioned, {node.status}")
+        return 0
+    first = final.error_message.splitlines()[0] if final.error_message else final.status
+    print(f"node {node.name}: provisioning {final.status} — {first}", file=sys.stderr)
+    return 1
 
 
 def node_add(args: argparse.Namespace) -> int:

@@ -68,6 +68,23 @@ class NodesService(Service):
         return jobs.enqueue(self.rt, "node_check", node_id=node.id,
                             payload={"node_id": node.id}, max_attempts=1)
 
+    @mutation("node.provision", "node", resource_id=lambda job: job.node_id, target="ref")
+    def provision(self, actor: Actor, ref: str, *, sites_root: str | None = None) -> JobRecord:
+        """Queue the idempotent install and configuration of the WordPress stack.
+
+        ``sites_root`` (default ``/var/www/sites``) is where environments will live; it is
+        checked here, before anything reaches the node, and the node-side script checks it
+        again because it is the one that uses it.
+        """
+        node = find_node(ref)
+        if node.status == "decommissioned":
+            raise ValidationError("ref", f"node {node.name} is decommissioned")
+        payload: dict[str, object] = {"node_id": node.id}
+        if sites_root is not None:
+            payload["sites_root"] = validation.absolute_path("sites_root", sites_root)
+        return jobs.enqueue(self.rt, "node_provision", node_id=node.id, payload=payload,
+                            max_attempts=3)
+
     def public_key(self, token: str) -> str:
         """The control plane's SSH public key, for the operator to install on nodes."""
         from pressluft_core.remote.keys import public_key_line

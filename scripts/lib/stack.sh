@@ -1,5 +1,5 @@
 # The WordPress stack on this machine, for the real-node tests: Debian packages (nginx,
-# PHP-FPM + the extensions WordPress needs, MariaDB, rsync, zstd, curl, git, php-cli),
+# PHP-FPM + the extensions WordPress needs, MariaDB, rsync, zstd, curl, git, php-cli, certbot),
 # WordPress's own files taken from Debian's packages without Apache, and start/stop of
 # MariaDB, PHP-FPM and nginx where systemd does not run. Each function is idempotent and quiet
 # when nothing needs doing. Sourced after services.sh (uses its `log` and $RUN_DIR).
@@ -7,7 +7,7 @@
 
 # Generic names (php-fpm, php-mysql, ...) so the list also fits Ubuntu's PHP version.
 STACK_PACKAGES=(nginx php-fpm php-cli php-mysql php-gd php-xml php-mbstring php-zip php-curl
-  php-intl mariadb-server mariadb-client rsync zstd curl git)
+  php-intl mariadb-server mariadb-client rsync zstd curl git certbot)
 # WordPress core: Debian's `wordpress` package depends on apache2|httpd, so it is not installed;
 # its .deb is unpacked instead, with the packages its symlinks point into (getid3, cropper,
 # underscore) and the default theme of its version (twentytwentythree for 6.1).

@@ -13,7 +13,7 @@ from pressluft_core.db import write_transaction
 from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.jobs.events import BUS, JobOutput
 from pressluft_core.jobs.logs import follow, log_path
-from pressluft_core.jobs.registry import REGISTRY
+from pressluft_core.jobs.registry import REGISTRY, load_handlers
 from pressluft_core.jobs.scheduler import PeriodicJob, Scheduler, daily
 from pressluft_core.models import Job, JobSchedule
 from pressluft_core.services.jobs import enqueue
@@ -56,10 +56,11 @@ def test_failure_records_code_message_and_output_tail(core, token, local_node):
     assert "asked to fail" in row.error_message and "line 5" in row.error_message
 
 
-def test_unknown_job_type_fails_cleanly(core, token, local_node):
+def test_unknown_job_type_fails_cleanly(core, token, local_node, monkeypatch):
     with write_transaction(core.db):
         job = enqueue(core.rt, "node_provision", payload={}, node_id=local_node.id)
-    REGISTRY.pop("node_provision", None)
+    load_handlers()  # registered first, so the removal below is what the worker sees
+    monkeypatch.delitem(REGISTRY, "node_provision", raising=False)  # restored afterwards
     run_worker(core)
     assert Job.get_by_id(job.id).error_code == "UNKNOWN_JOB_TYPE"
 
