@@ -124,6 +124,25 @@ class ConsoleActions(_AppBase):
         job = self.core.nodes.check(self.token or "", node_id)
         self.tell(f"checking the node: job {job.id[:8]}")
 
+    def provision_node(self, node_id: str) -> None:
+        node = self.core.nodes.get(self.token or "", node_id)
+        lines = [f"node {node.name} ({node.ssh_user}@{node.hostname}:{node.ssh_port})",
+                 "installs what is missing: nginx, PHP-FPM, MariaDB, rsync, zstd, certbot …",
+                 "writes the default server (444 to unknown hosts, ACME path for every name)",
+                 "opens 22/80/443 in ufw where the node has it; starts the services",
+                 "safe to run again: a second run changes nothing and says so"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._provision_node(node.id)
+
+        self.push_screen(ConfirmScreen(f"Provision node {node.name}?", lines), decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _provision_node(self, node_id: str) -> None:
+        job = self.core.nodes.provision(self.token or "", node_id)
+        self.tell(f"provisioning the node: job {job.id[:8]} (see Jobs)")
+
     def edit_node_ip(self, node_id: str) -> None:
         node = self.core.nodes.get(self.token or "", node_id)
 

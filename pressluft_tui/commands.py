@@ -94,6 +94,9 @@ class NodeCommands(_DomainProvider):
                              node.hostname))
             commands.append((f"node: check {node.name}", partial(app.check_node, node.id),
                              "connect and record reachability"))
+            commands.append((f"node: provision {node.name}",
+                             partial(app.provision_node, node.id),
+                             "install and configure the WordPress stack (asks first)"))
             commands.append((f"node: set public IP {node.name}",
                              partial(app.edit_node_ip, node.id), node.public_ip or "none"))
         return commands

@@ -18,6 +18,7 @@ NodeData = tuple[NodeRecord, list[tuple[str, EnvironmentRecord]]]
 class NodeScreen(ResourceScreen[NodeData]):
     BINDINGS = [
         Binding("c", "check", "Check node", id="node.check"),
+        Binding("p", "provision", "Provision", id="node.provision"),
         Binding("k", "app.show_key", "SSH key", id="node.key"),
         Binding("e", "edit_ip", "Public IP", id="node.edit-ip"),
     ]
@@ -53,6 +54,9 @@ class NodeScreen(ResourceScreen[NodeData]):
 
     def action_check(self) -> None:
         self.console.check_node(self.node_id)
+
+    def action_provision(self) -> None:
+        self.console.provision_node(self.node_id)
 
     def action_edit_ip(self) -> None:
         self.console.edit_node_ip(self.node_id)

@@ -18,6 +18,7 @@ COLUMNS = ("Node", "Host", "SSH", "Public IP", "Status", "Last seen", "Envs")
 class NodesScreen(ResourceScreen[list[NodeSummary]]):
     BINDINGS = [
         Binding("c", "check", "Check node", id="nodes.check"),
+        Binding("p", "provision", "Provision", id="nodes.provision"),
         Binding("k", "app.show_key", "SSH key", id="nodes.key"),
     ]
 
@@ -54,3 +55,8 @@ class NodesScreen(ResourceScreen[list[NodeSummary]]):
         key = self.query_one(ResourceTable).selected_key
         if key:
             self.console.check_node(key)
+
+    def action_provision(self) -> None:
+        key = self.query_one(ResourceTable).selected_key
+        if key:
+            self.console.provision_node(key)

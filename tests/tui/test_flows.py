@@ -183,3 +183,20 @@ async def test_node_public_ip_edited_from_the_node_screen(seeded, make_app):
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: seeded.nodes.get(app.token, "local").public_ip
                               == "198.51.100.4")
+
+
+async def test_provisioning_a_node_from_the_console_asks_then_queues_the_job(seeded,
+                                                                             make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        await pilot.press("p")  # the selected node: local
+        await settle(pilot)
+        assert not seeded.jobs.list(app.token, job_type="node_provision")  # asked first
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="node_provision")))
+        job = seeded.jobs.list(app.token, job_type="node_provision")[0]
+        assert job.node_id == seeded.nodes.get(app.token, "local").id

@@ -151,3 +151,8 @@ def test_production_stands_out_without_colour(snap_compare, seeded, make_app, si
     Site.update(status="active").execute()
     Environment.update(status="active").execute()
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("enter"))
+
+
+def test_provision_confirmation(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("o", "enter", "p"))
