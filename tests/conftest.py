@@ -6,6 +6,7 @@ per test on the server the test script started; skipped with a reason when there
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -79,9 +80,19 @@ def database_url(request: pytest.FixtureRequest, pg_template: str | None
     admin_url = os.environ.get(PG_URL_ENV)
     if not admin_url or not pg_template:
         pytest.skip(f"PostgreSQL: {PG_URL_ENV} not set (scripts/test starts a server)")
-    name = f"pltest_{uuid.uuid4().hex[:12]}"
+    with scratch_pg_database(admin_url, "pltest", template=pg_template) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def scratch_pg_database(admin_url: str, prefix: str,
+                        template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database for one test (a copy of ``template`` if given), dropped
+    afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
         yield _with_database(admin_url, name)
     finally:

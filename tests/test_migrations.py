@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import peewee
-import psycopg
 import pytest
 
 from pressluft_core import migrations
 from pressluft_core.app import Pressluft
 from pressluft_core.db import make_database
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, FAST_PASSWORD_HASHER, PG_URL_ENV
+from tests.conftest import (
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+    FAST_PASSWORD_HASHER,
+    PG_URL_ENV,
+    scratch_pg_database,
+)
 
 T0 = "2025-12-01T10:00:00Z"
 NODE, USER, SITE, ENV = "n0000000-0000-4000-8000-000000000001", "u1", "s1", "e1"
@@ -78,14 +82,8 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     admin_url = os.environ.get(PG_URL_ENV)
     if not admin_url:
         pytest.skip(f"PostgreSQL: {PG_URL_ENV} not set (scripts/test starts a server)")
-    name = f"plmig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{admin_url.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_pg_database(admin_url, "plmig") as url:
+        yield url
 
 
 @pytest.fixture
