@@ -143,6 +143,26 @@ class ConsoleActions(_AppBase):
         job = self.core.nodes.provision(self.token or "", node_id)
         self.tell(f"provisioning the node: job {job.id[:8]} (see Jobs)")
 
+    def forget_host_key(self, node_id: str) -> None:
+        node = self.core.nodes.get(self.token or "", node_id)
+        lines = [f"node {node.name} ({node.hostname}:{node.ssh_port})",
+                 "the recorded SSH host key is cleared; the next connection trusts the key "
+                 "the node then offers",
+                 "do this only after comparing the fingerprint in the refusal with "
+                 "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the node"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._forget_host_key(node.id)
+
+        self.push_screen(ConfirmScreen(f"Forget the host key of {node.name}?", lines,
+                                       require_word=node.name, danger=True), decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _forget_host_key(self, node_id: str) -> None:
+        node = self.core.nodes.forget_host_key(self.token or "", node_id)
+        self.tell(f"node {node.name}: host key cleared")
+
     def edit_node_ip(self, node_id: str) -> None:
         node = self.core.nodes.get(self.token or "", node_id)
 

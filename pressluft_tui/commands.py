@@ -97,6 +97,9 @@ class NodeCommands(_DomainProvider):
             commands.append((f"node: provision {node.name}",
                              partial(app.provision_node, node.id),
                              "install and configure the WordPress stack (asks first)"))
+            commands.append((f"node: forget host key {node.name}",
+                             partial(app.forget_host_key, node.id),
+                             "accept a changed SSH host key (asks first)"))
             commands.append((f"node: set public IP {node.name}",
                              partial(app.edit_node_ip, node.id), node.public_ip or "none"))
         return commands

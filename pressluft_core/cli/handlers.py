@@ -93,6 +93,13 @@ def settings_set(args: argparse.Namespace) -> None:
     print(f"{result.key} = {result.value if result.is_set else '(unset)'}")
 
 
+def node_forget_host_key(args: argparse.Namespace) -> None:
+    app, token = _session(args)
+    node = app.nodes.forget_host_key(token, args.name)
+    print(f"node {node.name}: recorded host key cleared; the next connection records the "
+          "key the node offers")
+
+
 def node_set(args: argparse.Namespace) -> None:
     app, token = _session(args)
     node = app.nodes.update(token, args.name, public_ip=args.public_ip)

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--sites-root", help="where sites live on the node "
                       "(default /var/www/sites)")
     _add(node, "key", runner.node_key, "print the SSH public key to install on nodes")
+    forget = _add(node, "forget-host-key", handlers.node_forget_host_key,
+                  "accept a node's changed SSH host key (after checking its fingerprint)")
+    forget.add_argument("name", help="node id or name")
     nset = _add(node, "set", handlers.node_set, "change a node's public IP", json_output=True)
     nset.add_argument("name", help="node id or name")
     nset.add_argument("--public-ip", required=True, help="IPv4; empty string to clear it")

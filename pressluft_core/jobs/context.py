@@ -68,7 +68,13 @@ class JobContext:
         node = self.node()
         target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
                             user=node.ssh_user, known_host_key=node.ssh_host_key)
-        return await self._pool().session(target)
+        pool = self._pool()
+        if node.ssh_host_key is None:
+            # Nothing recorded: first use, or an operator cleared a key that changed
+            # legitimately (`node forget-host-key`). A long-lived worker's pool must not
+            # keep refusing the new key from memory.
+            await pool.forget_host_key(node.id)
+        return await pool.session(target)
 
     async def run(
         self,

@@ -53,7 +53,8 @@ class HostKeyChanged(RemoteError):
             "This is what a man-in-the-middle looks like. If the change is legitimate "
             "(node reinstalled or its host keys regenerated), compare the new fingerprint "
             "with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` run on the node, then "
-            "clear the node's recorded host key so the next connection records the new one."
+            "run `pressluft node forget-host-key <node>` so the next connection records the "
+            "new one."
         )
         self.node_id = node_id
         self.host = host

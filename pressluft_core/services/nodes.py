@@ -45,6 +45,17 @@ class NodesService(Service):
         ).execute()
         return from_row(NodeRecord, Node.get_by_id(node_id))
 
+    @mutation("node.forget_host_key", "node", target="ref")
+    def forget_host_key(self, actor: Actor, ref: str) -> NodeRecord:
+        """Accept a legitimately changed host key (node reinstalled): the recorded key is
+        cleared and the next connection records the one it is offered. Only after the
+        operator compared the fingerprint the refusal showed with the node's own."""
+        node = find_node(ref)
+        if node.ssh_host_key is None:
+            raise ValidationError("ref", f"node {node.name} has no recorded host key")
+        update_versioned(Node, node.id, node.state_version, self.rt.clock, ssh_host_key=None)
+        return from_row(NodeRecord, Node.get_by_id(node.id))
+
     @mutation("node.update", "node", target="ref")
     def update(self, actor: Actor, ref: str, *, public_ip: str | None = None,
                expected_version: int | None = None) -> NodeRecord:

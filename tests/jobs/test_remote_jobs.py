@@ -183,3 +183,29 @@ def test_node_check_against_the_real_sshd(core, token):
     assert row.status == "succeeded", row.error_message
     assert Node.get_by_id(node.id).status == "active"
     assert "Python 3" in log_text(core, row.id)
+
+
+def test_a_changed_host_key_is_accepted_only_after_the_operator_forgets_the_old_one(
+        core, token, node, ssh_server):
+    from pressluft_core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="no recorded host key"):
+        core.nodes.forget_host_key(token, node.name)
+    # One worker throughout, as a daemon: its connection pool remembers keys it learned.
+    worker = Worker(core.rt, FAST)
+
+    async def run(job_id: str) -> Job:
+        await worker.run(only_job_id=job_id)
+        return Job.get_by_id(job_id)
+
+    async def scenario() -> None:
+        assert (await run(core.nodes.check(token, node.name).id)).status == "succeeded"
+        ssh_server.restart(new_host_key=True)
+        refused = await run(core.nodes.check(token, node.name).id)
+        assert refused.error_code == "HOST_KEY_CHANGED"
+        assert "pressluft node forget-host-key" in refused.error_message
+        core.nodes.forget_host_key(token, node.name)
+        assert (await run(core.nodes.check(token, node.name).id)).status == "succeeded"
+
+    asyncio.run(scenario())
+    assert Node.get_by_id(node.id).ssh_host_key == ssh_server.host_key_line
