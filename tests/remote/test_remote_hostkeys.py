@@ -59,7 +59,7 @@ def test_changed_host_key_is_refused_with_both_fingerprints(
     assert f"node n1 (127.0.0.1:{ssh_server.port})" in message
     assert fingerprint(old_line) in message
     assert fingerprint(ssh_server.host_key_line) in message
-    assert "clear the node's recorded host key" in message
+    assert "pressluft node forget-host-key" in message
     assert error.retryable is False
     assert error.offered_key == ssh_server.host_key_line
     assert reported == []
