@@ -69,6 +69,7 @@ class Node(BaseModel):
     updated_at = peewee.TextField()
     state_version = peewee.IntegerField(default=1)
     ssh_host_key = peewee.TextField(null=True)  # addition (migration 3)
+    sites_root = peewee.TextField(default="/var/www/sites")  # addition (migration 6)
 
     class Meta:
         table_name = "nodes"
@@ -121,6 +122,7 @@ class Environment(BaseModel):
     created_at = peewee.TextField()
     updated_at = peewee.TextField()
     state_version = peewee.IntegerField(default=1)
+    expires_at = peewee.TextField(null=True)  # addition (migration 6)
 
     class Meta:
         table_name = "environments"

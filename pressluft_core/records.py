@@ -38,6 +38,7 @@ class NodeRecord:
     created_at: str
     updated_at: str
     state_version: int
+    sites_root: str = "/var/www/sites"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,7 @@ class EnvironmentRecord:
     created_at: str
     updated_at: str
     state_version: int
+    expires_at: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -52,6 +52,10 @@ class JobContext:
         self._redactor.add(value)
         return value
 
+    def redact(self, value: str) -> None:
+        """Keep ``value`` out of the log (a part of a secret, e.g. one field of JSON)."""
+        self._redactor.add(value)
+
     def node(self) -> Node:
         if not self.job.node_id:
             raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")

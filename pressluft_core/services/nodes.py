@@ -7,7 +7,7 @@ from pressluft_core import validation
 from pressluft_core.clock import new_id
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, ValidationError
-from pressluft_core.models import Node
+from pressluft_core.models import Environment, Node
 from pressluft_core.records import Actor, JobRecord, NodeRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
@@ -90,9 +90,15 @@ class NodesService(Service):
         node = find_node(ref)
         if node.status == "decommissioned":
             raise ValidationError("ref", f"node {node.name} is decommissioned")
-        payload: dict[str, object] = {"node_id": node.id}
+        payload: dict[str, object] = {"node_id": node.id, "sites_root": node.sites_root}
         if sites_root is not None:
-            payload["sites_root"] = validation.absolute_path("sites_root", sites_root)
+            root = validation.absolute_path("sites_root", sites_root)
+            if root != node.sites_root and Environment.select().where(
+                    Environment.node_id == node.id).exists():
+                raise ValidationError("sites_root", f"node {node.name} already holds "
+                                      f"environments under {node.sites_root}")
+            update_versioned(Node, node.id, node.state_version, self.rt.clock, sites_root=root)
+            payload["sites_root"] = root
         return jobs.enqueue(self.rt, "node_provision", node_id=node.id, payload=payload,
                             max_attempts=3)
 

@@ -78,6 +78,13 @@ def _provider(key: str, value: str) -> str:
     return validation.slug(key, value)
 
 
+def _wordpress_source(key: str, value: str) -> str:
+    """A release tarball URL, or a tarball or directory path on each node."""
+    if value.startswith(("http://", "https://")):
+        return _url(key, value)
+    return validation.absolute_path(key, value)
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     key: str
@@ -106,6 +113,9 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
     SettingSpec("acme_directory_url", "ACME directory for certificates", _url,
                 default="https://acme-v02.api.letsencrypt.org/directory"),
     SettingSpec("acme_email", "account email for the ACME server", validation.email),
+    SettingSpec("wordpress_source", "WordPress core for new sites: tarball URL, or a "
+                "tarball/directory path on the node", _wordpress_source,
+                default="https://wordpress.org/latest.tar.gz"),
 ]}
 
 

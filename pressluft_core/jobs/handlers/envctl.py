@@ -1,0 +1,140 @@
+"""What the WordPress job types share: the node-side ``envctl.py`` call, the names an
+environment gets on its node, releases, and the health check.
+
+Every change on a node goes through ``envctl.py`` with its inputs as JSON on stdin; it is
+idempotent, so a retried step finds finished work and moves on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from pressluft_core.concurrency import update_versioned
+from pressluft_core.db import write_transaction
+from pressluft_core.jobs.context import JobContext
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.models import Environment, Node, Release
+from pressluft_core.wordpress import search_replace
+
+NODE_DIR = Path(__file__).resolve().parent.parent.parent / "node"
+HELPERS = {
+    "envctl.py": (NODE_DIR / "envctl.py").read_bytes(),
+    "wp_helper.php": (NODE_DIR / "wp_helper.php").read_bytes(),
+    "search_replace.py": Path(search_replace.__file__).read_bytes(),
+}
+RESULT_PREFIX = "result: "
+
+
+def node_names(environment_id: str) -> str:
+    """The environment's Linux user, database and database user: ``wp`` + 12 hex digits of
+    its id (short enough for every limit: Linux 32, MariaDB 64/80)."""
+    return "wp" + environment_id.replace("-", "")[:12]
+
+
+def db_password_secret(environment_id: str) -> str:
+    return f"env.{environment_id}.db_password"
+
+
+def admin_secret(environment_id: str) -> str:
+    return f"env.{environment_id}.wp_admin"
+
+
+def ensure_db_password(ctx: JobContext, environment_id: str) -> str:
+    name = db_password_secret(environment_id)
+    if not ctx.rt.secrets.exists(name):
+        ctx.rt.secrets.put(name, secrets.token_urlsafe(24))
+    return ctx.secret(name)
+
+
+def canonical_url(env: Environment) -> str:
+    """The URL WordPress answers on: the preview URL until a primary domain exists."""
+    return env.preview_url.rstrip("/")
+
+
+def env_inputs(env: Environment, node: Node | None = None) -> dict[str, Any]:
+    node = node or Node.get_by_id(env.node_id)
+    url = canonical_url(env)
+    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+    return {
+        "sites_root": node.sites_root, "site_id": env.site_id, "environment_id": env.id,
+        "user": node_names(env.id), "db_name": node_names(env.id), "server_name": host,
+        "url": url,
+        "wp_environment": "production" if env.environment_type == "production" else "staging",
+    }
+
+
+def environment(ctx: JobContext) -> Environment:
+    env = Environment.get_or_none(Environment.id == ctx.job.environment_id)
+    if env is None:
+        raise JobFailure("PRECONDITION", f"environment {ctx.job.environment_id} no longer "
+                                         "exists")
+    return env
+
+
+async def envctl(ctx: JobContext, command: str, data: dict[str, Any],
+                 *, retryable: bool = False) -> dict[str, Any]:
+    """Run one ``envctl.py`` command on the job's node; its ``result:`` line, parsed.
+    Exit 2 is bad input (never retried); exit 1 fails the step."""
+    session = await ctx.session()
+    paths = {name: await session.upload_helper(name, content)
+             for name, content in HELPERS.items()}
+    data = {**data, "wp_helper": paths["wp_helper.php"], "replacer": paths["search_replace.py"]}
+    result = await ctx.run(["python3", paths["envctl.py"], command],
+                           input=json.dumps(data).encode(), sudo=True, ok_exit=(0, 1, 2))
+    lines = result.output_tail.splitlines()
+    if result.exit_status != 0:
+        errors = [line for line in lines if line.startswith("envctl: ")]
+        why = errors[-1][len("envctl: "):] if errors else f"exit status {result.exit_status}"
+        code = "STEP_RETRYABLE" if retryable and result.exit_status == 1 else (
+            "INVALID_PAYLOAD" if result.exit_status == 2 else "COMMAND_FAILED")
+        raise JobFailure(code, f"{command} on node {ctx.node().name}: {why}")
+    for line in reversed(lines):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    raise JobFailure("COMMAND_FAILED", f"{command} on node {ctx.node().name} gave no result")
+
+
+def planned_release(ctx: JobContext) -> tuple[str, str]:
+    """The id and directory name of the release this job builds: the job's id, and
+    ``<UTC timestamp of the job>-<8 chars of the id>`` (sorts by time, never collides, the
+    same in every attempt, so a retry finds what an earlier attempt built)."""
+    release_id = ctx.job.id
+    stamp = re.sub(r"[-:]", "", ctx.job.created_at)
+    name = f"{stamp}-{release_id[:8]}"
+    ctx.state["release_name"] = name
+    return release_id, name
+
+
+def record_release(ctx: JobContext, env: Environment, release_id: str, path: str,
+                   source_type: str, source_ref: str, notes: str | None = None) -> None:
+    with write_transaction(ctx.rt.db):
+        if Release.get_or_none(Release.id == release_id) is None:
+            Release.insert(id=release_id, environment_id=env.id, source_type=source_type,
+                           source_ref=source_ref, path=path, health_status="unknown",
+                           notes=notes, created_at=ctx.rt.now()).execute()
+    ctx.state["release_id"] = release_id
+
+
+def set_current_release(ctx: JobContext, env_id: str, release_id: str | None) -> None:
+    env = Environment.get_by_id(env_id)
+    with write_transaction(ctx.rt.db):
+        update_versioned(Environment, env.id, env.state_version, ctx.rt.clock,
+                         current_release_id=release_id)
+
+
+def set_health(ctx: JobContext, release_id: str, healthy: bool) -> None:
+    with write_transaction(ctx.rt.db):
+        Release.update(health_status="healthy" if healthy else "unhealthy").where(
+            Release.id == release_id).execute()
+
+
+async def health(ctx: JobContext, env: Environment) -> tuple[bool, str]:
+    """Run the node-side health check; (healthy, one-line summary)."""
+    answer = await envctl(ctx, "health", env_inputs(env))
+    checks = answer.get("checks", {})
+    summary = ", ".join(f"{name} {value}" for name, value in checks.items())
+    return bool(answer.get("healthy")), summary

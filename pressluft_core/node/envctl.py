@@ -1,0 +1,911 @@
+"""Node-side work on one WordPress environment (DESIGN.md §6, §7), run as root.
+
+    python3 envctl.py <command>   < input.json
+
+Copied to nodes and run by their ``python3`` (>= 3.9): one file, standard library only.
+Inputs arrive as JSON on stdin and reach commands only as argv lists, never as shell text.
+Human lines go to stdout (streamed into the job log); the last line is ``result: {json}``.
+Every command is idempotent, so a retried job step finds finished work and moves on.
+Exit status: 0 done, 1 failed (the reason on stderr), 2 bad input.
+
+Layout (``env_dir`` = ``<sites_root>/<site_id>/<environment_id>``)::
+
+    env_dir/              0750 root:<user>   (www-data is in <user>'s group to serve files)
+      releases/<name>/    root-owned, immutable: PHP cannot change its own code
+      current -> releases/<name>
+      shared/wp-config.php  0400 <user>      (no other account reads the credentials)
+      shared/uploads/     0750 <user>        (nginx refuses to run PHP from here)
+      tmp/ logs/ mail/    0700 <user>
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{2,31}")
+ID_RE = re.compile(r"[0-9a-f-]{36}")
+RELEASE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
+HOST_RE = re.compile(r"[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?")
+PREFIX_RE = re.compile(r"[A-Za-z0-9_]{1,20}")
+ACME_SNIPPET = "/etc/nginx/snippets/pressluft-acme.conf"
+LIB_DIR = Path("/usr/local/lib/pressluft")
+AUTO_INCREMENT_OFFSET_DEFAULT = 10_000_000
+
+
+class Refused(Exception):
+    """Bad input: exit 2 with the reason."""
+
+
+class Failed(Exception):
+    """The work could not be done: exit 1 with the reason."""
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(argv: list[str], *, input: bytes | None = None, check: bool = True,
+        timeout: float | None = None, user: str | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    if user:
+        argv = ["runuser", "-u", user, "--", *argv]
+    proc = subprocess.run(argv, input=input, capture_output=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(
+            errors="replace").strip()
+        raise Failed(f"{argv[0] if not user else argv[4]} exited {proc.returncode}: "
+                     f"{err[-2000:]}")
+    return proc
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+class Env:
+    """One environment's names and paths, each checked before any use."""
+
+    def __init__(self, data: dict) -> None:
+        def need(key: str, pattern: re.Pattern[str]) -> str:
+            value = data.get(key)
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise Refused(f"{key} {value!r} is not valid")
+            return value
+
+        root = data.get("sites_root")
+        if not isinstance(root, str) or not re.fullmatch(r"/[A-Za-z0-9/._-]*", root) \
+                or ".." in root.split("/") or root.rstrip("/") == "":
+            raise Refused(f"sites_root {root!r} is not valid")
+        self.site_id = need("site_id", ID_RE)
+        self.env_id = need("environment_id", ID_RE)
+        self.user = need("user", NAME_RE)
+        self.db_name = need("db_name", NAME_RE)
+        self.server_name = need("server_name", HOST_RE)
+        self.url = data.get("url")
+        if not isinstance(self.url, str) or not re.fullmatch(
+                r"https?://" + HOST_RE.pattern + r"(:[0-9]{1,5})?", self.url):
+            raise Refused(f"url {self.url!r} is not valid")
+        self.dir = Path(root.rstrip("/")) / self.site_id / self.env_id
+        self.shared = self.dir / "shared"
+        self.releases = self.dir / "releases"
+        self.current = self.dir / "current"
+        self.pool_name = f"pressluft-{self.user}"
+        self.socket = f"/run/php/{self.pool_name}.sock"
+        self.nginx_file = Path(f"/etc/nginx/sites-available/{self.pool_name}.conf")
+        self.nginx_link = Path(f"/etc/nginx/sites-enabled/{self.pool_name}.conf")
+
+    def release_dir(self, name: object) -> Path:
+        if not isinstance(name, str) or not RELEASE_RE.fullmatch(name):
+            raise Refused(f"release {name!r} is not valid")
+        return self.releases / name
+
+
+# -- services (systemd where it runs, the daemons directly where it does not) -------------
+
+def php_fpm() -> tuple[str, str]:
+    for candidate in sorted(Path("/usr/sbin").glob("php-fpm[0-9]*")):
+        return str(candidate), candidate.name[len("php-fpm"):]
+    raise Failed("php-fpm is not installed: run node provision first")
+
+
+def systemd() -> bool:
+    return Path("/run/systemd/system").is_dir()
+
+
+def reload_php_fpm() -> None:
+    binary, version = php_fpm()
+    test = run([binary, "-t"], check=False)
+    if test.returncode != 0:
+        raise Failed("php-fpm configuration test failed: "
+                     + test.stderr.decode(errors="replace")[-1000:])
+    if systemd():
+        run(["systemctl", "reload-or-restart", f"php{version}-fpm"])
+        return
+    pid_file = Path(f"/run/php/php{version}-fpm.pid")
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGUSR2)
+    except (OSError, ValueError):
+        Path("/run/php").mkdir(exist_ok=True)
+        shutil.chown("/run/php", "www-data", "www-data")
+        run(["setsid", binary, "--fpm-config", f"/etc/php/{version}/fpm/php-fpm.conf"])
+
+
+def reload_nginx() -> None:
+    test = run(["nginx", "-t", "-q"], check=False)
+    if test.returncode != 0:
+        raise Failed("nginx configuration test failed: "
+                     + test.stderr.decode(errors="replace")[-1000:])
+    if systemd():
+        run(["systemctl", "reload-or-restart", "nginx"])
+    elif Path("/run/nginx.pid").exists():
+        run(["nginx", "-s", "reload"])
+    else:
+        run(["setsid", "nginx"])
+
+
+def wait_for(path: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if os.path.exists(path):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def mysql(sql: str, database: str | None = None) -> str:
+    argv = ["mariadb", "--batch", "--skip-column-names"] + ([database] if database else [])
+    return run(argv, input=sql.encode()).stdout.decode()
+
+
+def sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+# -- files ----------------------------------------------------------------------------------
+
+def write_if_changed(path: Path, content: str, mode: int, owner: str = "root",
+                     group: str = "root") -> bool:
+    """Atomic write; False when the file already held exactly this (mode/owner fixed too)."""
+    same = path.is_file() and path.read_bytes() == content.encode()
+    if not same:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.chmod(tmp, mode)
+        shutil.chown(tmp, owner, group)
+        os.replace(tmp, path)
+    else:
+        os.chmod(path, mode)
+        shutil.chown(path, owner, group)
+    return not same
+
+
+def ensure_dir(path: Path, mode: int, owner: str, group: str) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    shutil.chown(path, owner, group)
+
+
+def fix_release_permissions(release: Path) -> None:
+    run(["chown", "-R", "--no-dereference", "root:root", str(release)])
+    run(["chmod", "-R", "u=rwX,go=rX", str(release)])
+
+
+def link_shared(env: Env, release: Path) -> None:
+    """Point the release at the environment's own config and uploads."""
+    content = release / "wp-content"
+    content.mkdir(exist_ok=True)
+    uploads = content / "uploads"
+    if uploads.is_symlink() or uploads.is_file():
+        uploads.unlink()
+    elif uploads.is_dir():
+        shutil.rmtree(uploads)
+    uploads.symlink_to(env.shared / "uploads")
+    config = release / "wp-config.php"
+    if config.is_symlink() or config.exists():
+        config.unlink()
+    config.symlink_to(env.shared / "wp-config.php")
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Unpack a .tar.gz/.tar.zst/.zip refusing members that would land outside ``dest``
+    (absolute names, ``..``, links pointing out) and anything but files, dirs, symlinks."""
+    dest_real = os.path.realpath(dest)
+
+    def check(name: str, link: str | None = None) -> None:
+        if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
+            raise Refused(f"archive member {name!r} would be written outside the release")
+        if link is not None:
+            target = os.path.normpath(os.path.join(dest_real, os.path.dirname(name), link))
+            if link.startswith("/") or not (target + "/").startswith(dest_real + "/"):
+                raise Refused(f"archive member {name!r} links outside the release ({link})")
+
+    name = archive.name
+    if name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                check(info.filename)
+                if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                    raise Refused(f"archive member {info.filename!r} is a symlink (not "
+                                  "allowed in zip archives)")
+            zf.extractall(dest)
+        return
+    if name.endswith(".tar.zst"):
+        plain = dest.parent / (dest.name + ".tar")
+        run(["zstd", "-q", "-d", "-f", str(archive), "-o", str(plain)])
+        archive = plain
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        for member in members:
+            if member.issym():
+                check(member.name, member.linkname)
+            elif member.islnk():
+                check(member.name)
+                check(member.linkname)
+            elif member.isfile() or member.isdir():
+                check(member.name)
+            else:
+                raise Refused(f"archive member {member.name!r} is a device or fifo")
+        for member in members:
+            member.mode = (member.mode | 0o644) & 0o755
+            member.uid = member.gid = 0
+            member.uname = member.gname = "root"
+        tf.extractall(dest, members=members)
+    if archive.name.endswith(".tar") and archive.parent == dest.parent:
+        archive.unlink()
+
+
+def tree_digest(path: Path) -> dict:
+    """Count, bytes and a digest over (path, size, mtime) of every file under ``path``."""
+    digest = hashlib.sha256()
+    files = size = 0
+    if path.is_dir():
+        for base, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(base, name)
+                stat = os.lstat(full)
+                rel = os.path.relpath(full, path)
+                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(
+                    errors="surrogateescape"))
+                files += 1
+                size += stat.st_size
+    return {"files": files, "bytes": size, "sha256": digest.hexdigest()}
+
+
+# -- WordPress config -------------------------------------------------------------------
+
+def php_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def wp_config(env: Env, data: dict, salts: str) -> str:
+    prefix = data.get("table_prefix", "wp_")
+    if not isinstance(prefix, str) or not PREFIX_RE.fullmatch(prefix):
+        raise Refused(f"table_prefix {prefix!r} is not valid")
+    quarantine = bool(data.get("quarantine"))
+    lines = [
+        "<?php",
+        "// Managed by Pressluft: rewritten by every environment job, edits are lost.",
+        "// wp-load.php defines ABSPATH before loading this file; a direct request does not.",
+        "if (!defined('ABSPATH')) { exit; }",
+        f"define('DB_NAME', {php_string(env.db_name)});",
+        f"define('DB_USER', {php_string(env.db_name)});",
+        f"define('DB_PASSWORD', {php_string(str(data['db_password']))});",
+        "define('DB_HOST', 'localhost');",
+        "define('DB_CHARSET', 'utf8mb4');",
+        "define('DB_COLLATE', '');",
+        f"define('WP_HOME', {php_string(env.url)});",
+        f"define('WP_SITEURL', {php_string(env.url)});",
+        "define('WP_ENVIRONMENT_TYPE', "
+        f"{php_string(str(data.get('wp_environment', 'production')))});",
+        "define('DISALLOW_FILE_MODS', true);  // releases are immutable: updates are jobs",
+        "define('AUTOMATIC_UPDATER_DISABLED', true);",
+        f"define('WP_TEMP_DIR', {php_string(str(env.dir / 'tmp'))});",
+        salts.rstrip(),
+        f"$table_prefix = {php_string(prefix)};",
+    ]
+    if not data.get("cron", not quarantine):
+        lines.append("define('DISABLE_WP_CRON', true);")
+    if quarantine:
+        mail_dir = php_string(str(env.dir / "mail"))
+        lines += [
+            "// Quarantine: outgoing mail is written to mail/ instead of being sent.",
+            "function pressluft_capture_mail($short_circuit, $atts) {",
+            "    $name = gmdate('Ymd\\THis\\Z') . '-' . bin2hex(random_bytes(4)) . '.json';",
+            f"    file_put_contents({mail_dir} . '/' . $name, json_encode($atts));",
+            "    return true;",
+            "}",
+            "$GLOBALS['wp_filter']['pre_wp_mail'][10][] = "
+            "array('function' => 'pressluft_capture_mail', 'accepted_args' => 2);",
+        ]
+    lines += ["require_once ABSPATH . 'wp-settings.php';", ""]
+    return "\n".join(lines)
+
+
+def salts_for(env: Env) -> str:
+    """Kept in a file of their own so rewriting wp-config.php does not log everybody out."""
+    path = env.shared / "salts.php"
+    if path.is_file():
+        return path.read_text().split("\n", 1)[1]
+    keys = ["AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT",
+            "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"]
+    body = "\n".join(f"define('{k}', '{secrets.token_urlsafe(48)}');" for k in keys) + "\n"
+    write_if_changed(path, "<?php\n" + body, 0o400, env.user, "root")
+    return body
+
+
+def table_prefix(env: Env) -> str:
+    text = (env.shared / "wp-config.php").read_text()
+    match = re.search(r"^\$table_prefix = '([A-Za-z0-9_]+)';", text, re.M)
+    if not match:
+        raise Failed(f"no $table_prefix in {env.shared / 'wp-config.php'}")
+    return match.group(1)
+
+
+def pool_config(env: Env) -> str:
+    return f"""; Managed by Pressluft: environment {env.env_id}
+[{env.pool_name}]
+user = {env.user}
+group = {env.user}
+listen = {env.socket}
+listen.owner = www-data
+listen.group = www-data
+listen.mode = 0660
+pm = ondemand
+pm.max_children = 8
+pm.process_idle_timeout = 30s
+chdir = /
+security.limit_extensions = .php
+php_admin_value[upload_tmp_dir] = {env.dir}/tmp
+php_admin_value[sys_temp_dir] = {env.dir}/tmp
+php_admin_value[session.save_path] = {env.dir}/tmp
+php_admin_value[error_log] = {env.dir}/logs/php-error.log
+php_admin_flag[log_errors] = on
+php_admin_value[upload_max_filesize] = 64M
+php_admin_value[post_max_size] = 64M
+"""
+
+
+def nginx_config(env: Env, noindex: bool) -> str:
+    listen6 = "    listen [::]:80;\n" if Path("/proc/net/if_inet6").exists() else ""
+    robots = '    add_header X-Robots-Tag "noindex, nofollow" always;\n' if noindex else ""
+    return f"""# Managed by Pressluft: environment {env.env_id}
+server {{
+    listen 80;
+{listen6}    server_name {env.server_name};
+    root {env.current};
+    index index.php;
+    client_max_body_size 64m;
+    access_log /var/log/nginx/{env.pool_name}.access.log;
+    error_log /var/log/nginx/{env.pool_name}.error.log;
+{robots}    include {ACME_SNIPPET};
+
+    location = /wp-config.php {{ deny all; }}
+    location ~ /\\.(?!well-known/) {{ deny all; }}
+    # Uploads are data: nothing under them ever runs as PHP.
+    location ~* ^/wp-content/uploads/.*\\.(php[0-9]?|phtml|phar|pht)(/|$) {{ deny all; }}
+
+    location / {{
+        try_files $uri $uri/ /index.php?$args;
+    }}
+    location ~ \\.php$ {{
+        try_files $uri =404;
+        include fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
+        fastcgi_param DOCUMENT_ROOT $realpath_root;
+        fastcgi_pass unix:{env.socket};
+    }}
+}}
+"""
+
+
+def install_lib(source: object, name: str) -> str:
+    """Copy an uploaded helper where every environment user may read it (the upload
+    lives in the SSH user's private cache)."""
+    if not isinstance(source, str) or not os.path.isfile(source):
+        raise Refused(f"helper {name} {source!r} is not a file")
+    ensure_dir(LIB_DIR, 0o755, "root", "root")
+    target = LIB_DIR / name
+    write_if_changed(target, Path(source).read_text(), 0o644)
+    return str(target)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+def cmd_prepare(data: dict) -> dict:
+    """User, directories, wp-config.php, PHP-FPM pool, nginx block, database and DB user."""
+    env = Env(data)
+    changed: list[str] = []
+    try:
+        pwd.getpwnam(env.user)
+    except KeyError:
+        run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+             str(env.dir), "--shell", "/usr/sbin/nologin", env.user])
+        changed.append(f"created user {env.user}")
+    if "www-data" not in grp.getgrnam(env.user).gr_mem:
+        run(["usermod", "-a", "-G", env.user, "www-data"])
+        changed.append(f"www-data may read {env.user}'s files")
+    ensure_dir(env.dir.parent, 0o755, "root", "root")
+    ensure_dir(env.dir, 0o750, "root", env.user)
+    ensure_dir(env.releases, 0o750, "root", env.user)
+    ensure_dir(env.shared, 0o750, "root", env.user)
+    ensure_dir(env.shared / "uploads", 0o750, env.user, env.user)
+    for private in ("tmp", "logs", "mail"):
+        ensure_dir(env.dir / private, 0o700, env.user, env.user)
+
+    password = data.get("db_password")
+    if not isinstance(password, str) or not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", password):
+        raise Refused("db_password must be 16-128 characters of [A-Za-z0-9_-]")
+    config = wp_config(env, data, salts_for(env))
+    if write_if_changed(env.shared / "wp-config.php", config, 0o400, env.user, "root"):
+        changed.append("wrote wp-config.php")
+
+    mysql(f"CREATE DATABASE IF NOT EXISTS `{env.db_name}` CHARACTER SET utf8mb4 "
+          "COLLATE utf8mb4_unicode_ci;\n"
+          f"CREATE USER IF NOT EXISTS '{env.db_name}'@'localhost' IDENTIFIED BY "
+          f"{sql_string(password)};\n"
+          f"ALTER USER '{env.db_name}'@'localhost' IDENTIFIED BY {sql_string(password)};\n"
+          f"GRANT ALL PRIVILEGES ON `{env.db_name}`.* TO '{env.db_name}'@'localhost';\n")
+
+    _, version = php_fpm()
+    pool_file = Path(f"/etc/php/{version}/fpm/pool.d/{env.pool_name}.conf")
+    old_pool = pool_file.read_bytes() if pool_file.exists() else None
+    if write_if_changed(pool_file, pool_config(env), 0o644):
+        try:
+            reload_php_fpm()
+        except Failed:
+            # A broken pool file must not stay: the next reload would take down every site.
+            if old_pool is None:
+                pool_file.unlink()
+            else:
+                pool_file.write_bytes(old_pool)
+            raise
+        changed.append(f"PHP-FPM pool {env.pool_name}")
+    if not wait_for(env.socket, 15):
+        raise Failed(f"PHP-FPM did not open {env.socket}")
+
+    old_site = env.nginx_file.read_bytes() if env.nginx_file.exists() else None
+    site_changed = write_if_changed(env.nginx_file, nginx_config(
+        env, bool(data.get("quarantine"))), 0o644)
+    if not env.nginx_link.is_symlink():
+        env.nginx_link.symlink_to(env.nginx_file)
+        site_changed = True
+    if site_changed or changed:
+        try:
+            reload_nginx()
+        except Failed:
+            if old_site is None:
+                env.nginx_file.unlink()
+                env.nginx_link.unlink()
+            else:
+                env.nginx_file.write_bytes(old_site)
+            raise
+        changed.append(f"nginx server {env.server_name}")
+    for line in changed:
+        say(line)
+    say("no changes" if not changed else f"changed: {len(changed)}")
+    return {"changed": len(changed)}
+
+
+def core_source(source: object, work: Path) -> Path:
+    """The directory holding WordPress core (``wp-settings.php``) from a URL, a tarball or
+    zip on the node, or a directory on the node."""
+    if not isinstance(source, str) or not source:
+        raise Refused("wordpress_source is empty")
+    if re.match(r"https?://", source):
+        archive = work / ("core.zip" if source.endswith(".zip") else "core.tar.gz")
+        say(f"downloading {source}")
+        run(["curl", "-fsSL", "--max-time", "600", "-o", str(archive), "--", source])
+        safe_extract(archive, work / "x")
+        found = work / "x"
+    elif os.path.isdir(source):
+        found = Path(source)
+    elif os.path.isfile(source):
+        safe_extract(Path(source), work / "x")
+        found = work / "x"
+    else:
+        raise Failed(f"wordpress_source {source} is neither a URL nor a file or directory "
+                     "on the node")
+    for candidate in (found, found / "wordpress"):
+        if (candidate / "wp-settings.php").is_file():
+            return candidate
+    raise Failed(f"wordpress_source {source} holds no WordPress core (no wp-settings.php)")
+
+
+def cmd_core_release(data: dict) -> dict:
+    """A first release made of WordPress core, shared files linked in."""
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    if (release / "wp-settings.php").is_file() and (release / "wp-config.php").is_symlink():
+        say(f"release {release.name} is already built")
+        return {"path": str(release)}
+    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
+        core = core_source(data.get("wordpress_source"), Path(work))
+        building = env.releases / f".{release.name}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        shutil.copytree(core, building, symlinks=True)
+        link_shared(env, building)
+        fix_release_permissions(building)
+        os.replace(building, release)
+    say(f"built release {release.name} from {data.get('wordpress_source')}")
+    return {"path": str(release)}
+
+
+def cmd_install(data: dict) -> dict:
+    env = Env(data)
+    helper = install_lib(data.get("wp_helper"), "wp_helper.php")
+    payload = {k: data.get(k) for k in ("title", "admin_user", "admin_email",
+                                        "admin_password", "url")}
+    proc = run(["php", helper, str(env.current), "install"], user=env.user,
+               input=json.dumps(payload).encode(), timeout=300, check=False)
+    answer = last_json(proc.stdout)
+    if proc.returncode != 0 or not answer.get("installed"):
+        raise Failed("WordPress install failed: " + (proc.stderr + proc.stdout).decode(
+            errors="replace")[-2000:])
+    say("WordPress installed" if answer.get("changed") else "WordPress was already installed")
+    return answer
+
+
+def last_json(output: bytes) -> dict:
+    for line in reversed(output.decode(errors="replace").splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                break
+    return {}
+
+
+def cmd_activate(data: dict) -> dict:
+    """Point ``current`` at a release in one rename, then reload PHP-FPM (opcache)."""
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    if not release.is_dir():
+        raise Failed(f"release {release.name} does not exist on the node")
+    previous = os.readlink(env.current) if env.current.is_symlink() else None
+    target = f"releases/{release.name}"
+    if previous != target:
+        temporary = env.dir / f".current.{os.getpid()}"
+        if temporary.is_symlink():
+            temporary.unlink()
+        temporary.symlink_to(target)
+        os.replace(temporary, env.current)
+        say(f"current -> {target}" + (f" (was {previous})" if previous else ""))
+        reload_php_fpm()
+    else:
+        say(f"current already -> {target}")
+    return {"previous": previous}
+
+
+def cmd_health(data: dict) -> dict:
+    """HTTP 200 from nginx on this node, WordPress installed, a DB query: each at most
+    ``timeout`` seconds, retried once."""
+    env = Env(data)
+    timeout = float(data.get("timeout", 10))
+    helper = install_lib(data.get("wp_helper"), "wp_helper.php")
+    port = 443 if env.url.startswith("https://") else 80
+    checks: dict[str, str] = {}
+    for attempt in (1, 2):
+        proc = run(["curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}",
+                    "--max-time", str(timeout), "--resolve",
+                    f"{env.server_name}:{port}:127.0.0.1", f"{env.url}/"], check=False)
+        code = proc.stdout.decode().strip() or "000"
+        checks["http"] = "ok" if code == "200" else f"HTTP {code}"
+        try:
+            status = run(["php", helper, str(env.current), "status"], user=env.user,
+                         input=json.dumps({"url": env.url}).encode(), timeout=timeout,
+                         check=False)
+            answer = last_json(status.stdout)
+            error = status.stderr.decode(errors="replace").strip().splitlines()
+            why = error[-1][:300] if error else f"exit {status.returncode}"
+            checks["installed"] = "ok" if answer.get("installed") else f"no: {why}"
+            checks["db"] = "ok" if answer.get("db") else f"no: {why}"
+        except subprocess.TimeoutExpired:
+            checks["installed"] = checks["db"] = f"no answer within {timeout:g} s"
+        if all(v == "ok" for v in checks.values()):
+            break
+        if attempt == 1:
+            say("health: " + ", ".join(f"{k} {v}" for k, v in checks.items()) + "; retrying")
+            time.sleep(1)
+    healthy = all(v == "ok" for v in checks.values())
+    say("health: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
+    return {"healthy": healthy, "checks": checks}
+
+
+def cmd_inspect(data: dict) -> dict:
+    env = Env(data)
+    current = os.readlink(env.current) if env.current.is_symlink() else None
+    return {"table_prefix": table_prefix(env), "current": current}
+
+
+def cmd_checksums(data: dict) -> dict:
+    """Row count and ``CHECKSUM TABLE`` of each named table (prefix added), and a digest of
+    each named path: the drift baseline and the drift check read the same numbers."""
+    env = Env(data)
+    prefix = table_prefix(env)
+    tables: dict[str, dict] = {}
+    existing = set(mysql("SHOW TABLES", env.db_name).split())
+    for name in data.get("tables", []):
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z_]{1,64}", name):
+            raise Refused(f"table {name!r} is not valid")
+        table = prefix + name
+        if table not in existing:
+            continue
+        rows = mysql(f"SELECT COUNT(*) FROM `{table}`", env.db_name).strip()
+        checksum = mysql(f"CHECKSUM TABLE `{table}`", env.db_name).split()[-1]
+        tables[table] = {"rows": int(rows), "checksum": checksum}
+    paths: dict[str, dict] = {}
+    for rel in data.get("paths", []):
+        if rel != "wp-content/uploads":
+            raise Refused(f"path {rel!r} is not a protected path")
+        paths[rel] = tree_digest(env.shared / "uploads")
+    say(f"checksums: {len(tables)} tables, {len(paths)} paths")
+    return {"tables": tables, "paths": paths}
+
+
+def fresh_building_dir(env: Env, release: Path) -> Path:
+    building = env.releases / f".{release.name}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    return building
+
+
+def finish_release(env: Env, building: Path, release: Path) -> None:
+    link_shared(env, building)
+    fix_release_permissions(building)
+    shutil.rmtree(release, ignore_errors=True)
+    os.replace(building, release)
+
+
+def copy_current(env: Env, building: Path) -> None:
+    if not env.current.is_symlink():
+        raise Failed("the environment has no current release to build on")
+    shutil.copytree(os.path.realpath(env.current), building, symlinks=True)
+
+
+def cmd_clone(data: dict) -> dict:
+    """Code, uploads and database of ``source`` into this environment (prepared already):
+    ``mysqldump | replacer | mariadb``, then AUTO_INCREMENT raised above the source's."""
+    env = Env(data)
+    source = Env(data.get("source") or {})
+    release = env.release_dir(data.get("release"))
+    replacer = install_lib(data.get("replacer"), "search_replace.py")
+    pairs = data.get("replacements") or []
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) and s
+                                                          for s in p) for p in pairs):
+        raise Refused("replacements must be [old, new] pairs of non-empty strings")
+    offset = int(data.get("auto_increment_offset", AUTO_INCREMENT_OFFSET_DEFAULT))
+
+    building = fresh_building_dir(env, release)
+    copy_current(source, building)
+    finish_release(env, building, release)
+    say(f"copied code of {os.readlink(source.current)} into release {release.name}")
+
+    run(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
+         f"{source.shared / 'uploads'}/", f"{env.shared / 'uploads'}/"])
+    say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
+
+    mysql(f"DROP DATABASE IF EXISTS `{env.db_name}`; CREATE DATABASE `{env.db_name}` "
+          "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+    dump = subprocess.Popen(
+        ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
+         "--no-tablespaces", "--default-character-set=utf8mb4", source.db_name],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rewrite = subprocess.Popen(
+        ["python3", replacer, *[s for pair in pairs for s in pair]],
+        stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert dump.stdout is not None
+    dump.stdout.close()
+    load = subprocess.Popen(["mariadb", "--default-character-set=utf8mb4", env.db_name],
+                            stdin=rewrite.stdout, stderr=subprocess.PIPE)
+    assert rewrite.stdout is not None
+    rewrite.stdout.close()
+    load_err = load.communicate()[1]
+    rewrite_err = rewrite.communicate()[1]
+    dump_err = dump.communicate()[1]
+    for name, proc, err in (("mysqldump", dump, dump_err), ("replacer", rewrite, rewrite_err),
+                            ("mariadb import", load, load_err)):
+        if proc.returncode != 0:
+            raise Failed(f"{name} exited {proc.returncode}: "
+                         f"{err.decode(errors='replace')[-2000:]}")
+    say(f"database {source.db_name} copied to {env.db_name} with URLs rewritten")
+
+    counters = mysql(
+        "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE "
+        f"TABLE_SCHEMA = {sql_string(source.db_name)} AND AUTO_INCREMENT IS NOT NULL")
+    statements = []
+    for line in counters.splitlines():
+        table, value = line.split("\t")
+        statements.append(f"ALTER TABLE `{table}` AUTO_INCREMENT = {int(value) + offset};")
+    if statements:
+        mysql("\n".join(statements), env.db_name)
+    say(f"AUTO_INCREMENT raised by {offset} on {len(statements)} tables")
+    if data.get("quarantine"):
+        prefix = table_prefix(env)
+        mysql(f"UPDATE `{prefix}options` SET option_value = '0' "
+              "WHERE option_name = 'blog_public'", env.db_name)
+        say("search engines discouraged (blog_public = 0)")
+    return {"path": str(release)}
+
+
+def overlay(src: Path, building: Path) -> list[str]:
+    """Each top-level entry of a deployed tree replaces the same entry of ``wp-content``;
+    everything else the release had stays."""
+    content = building / "wp-content"
+    replaced = []
+    for entry in sorted(src.iterdir()):
+        if entry.name in (".git", "uploads"):
+            continue
+        target = content / entry.name
+        if target.is_symlink() or target.is_file():
+            target.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, target, symlinks=True)
+        else:
+            shutil.copy2(entry, target, follow_symlinks=False)
+        replaced.append(entry.name)
+    return replaced
+
+
+def composer_install(src: Path) -> None:
+    if not (src / "composer.json").is_file():
+        return
+    if shutil.which("composer") is None:
+        say("composer.json present but composer is not installed on the node: skipped")
+        return
+    env = dict(os.environ, COMPOSER_ALLOW_SUPERUSER="1", COMPOSER_HOME=str(src.parent / "c"))
+    run(["composer", "install", "--no-dev", "--no-interaction", "--no-scripts",
+         "--no-plugins", "--prefer-dist", "--working-dir", str(src)], env=env, timeout=1200)
+    say("composer install done")
+
+
+def build_from(env: Env, release: Path, src: Path) -> list[str]:
+    composer_install(src)
+    building = fresh_building_dir(env, release)
+    copy_current(env, building)
+    replaced = overlay(src, building)
+    finish_release(env, building, release)
+    say(f"built release {release.name}: wp-content/{{{','.join(replaced)}}} replaced")
+    return replaced
+
+
+def cmd_release_from_git(data: dict) -> dict:
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    repo, ref = data.get("repo"), data.get("ref")
+    if not isinstance(repo, str) or not repo or repo.startswith("-") or re.search(r"\s", repo):
+        raise Refused(f"repository {repo!r} is not valid")
+    if not isinstance(ref, str) or not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", ref) \
+            or ref.startswith("-") or ".." in ref:
+        raise Refused(f"ref {ref!r} is not valid")
+    git_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/true")
+    git = ["git", "-c", "safe.directory=*", "-c", "protocol.ext.allow=never"]
+    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
+        src = Path(work) / "src"
+        say(f"cloning {repo}")
+        run([*git, "clone", "--quiet", "--no-checkout", "--", repo, str(src)], env=git_env,
+            timeout=600)
+        commit = ""
+        for candidate in (f"origin/{ref}", ref):
+            proc = run([*git, "-C", str(src), "rev-parse", "--verify", "--quiet",
+                        f"{candidate}^{{commit}}"], check=False, env=git_env)
+            if proc.returncode == 0:
+                commit = proc.stdout.decode().strip()
+                break
+        if not commit:
+            raise Failed(f"ref {ref} not found in {repo}")
+        run([*git, "-C", str(src), "checkout", "--quiet", "--detach", commit], env=git_env)
+        shutil.rmtree(src / ".git")
+        say(f"checked out {ref} at {commit}")
+        build_from(env, release, src)
+    return {"path": str(release), "commit": commit}
+
+
+def cmd_release_from_archive(data: dict) -> dict:
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    archive = data.get("archive")
+    if not isinstance(archive, str) or not os.path.isfile(archive) or not re.search(
+            r"\.(tar\.gz|tgz|tar\.zst|zip)$", archive):
+        raise Refused(f"archive {archive!r} is not a .tar.gz, .tar.zst or .zip file")
+    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
+        src = Path(work) / "src"
+        src.mkdir()
+        local = Path(work) / Path(archive).name
+        shutil.copyfile(archive, local)
+        safe_extract(local, src)
+        local.unlink()
+        build_from(env, release, src)
+    return {"path": str(release)}
+
+
+def cmd_remove_release(data: dict) -> dict:
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    if env.current.is_symlink() and os.path.realpath(env.current) == str(release):
+        raise Refused(f"release {release.name} is current")
+    shutil.rmtree(release, ignore_errors=True)
+    return {}
+
+
+def cmd_remove(data: dict) -> dict:
+    """Everything ``prepare`` made, in reverse; each part skipped when already gone."""
+    env = Env(data)
+    mysql(f"DROP DATABASE IF EXISTS `{env.db_name}`;\n"
+          f"DROP USER IF EXISTS '{env.db_name}'@'localhost';\n")
+    if env.nginx_link.is_symlink() or env.nginx_file.exists():
+        env.nginx_link.unlink(missing_ok=True)
+        env.nginx_file.unlink(missing_ok=True)
+        reload_nginx()
+    _, version = php_fpm()
+    pool_file = Path(f"/etc/php/{version}/fpm/pool.d/{env.pool_name}.conf")
+    if pool_file.exists():
+        pool_file.unlink()
+        reload_php_fpm()
+    shutil.rmtree(env.dir, ignore_errors=True)
+    try:
+        pwd.getpwnam(env.user)
+        run(["userdel", env.user])
+    except KeyError:
+        pass
+    try:
+        grp.getgrnam(env.user)
+        run(["groupdel", env.user])  # userdel keeps a group that still has www-data in it
+    except KeyError:
+        pass
+    say(f"removed environment {env.env_id} from the node")
+    return {}
+
+
+COMMANDS = {
+    "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
+    "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
+    "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
+    "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
+    "remove": cmd_remove,
+}
+
+
+def main(argv: list[str]) -> int:
+    os.environ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    os.umask(0o022)
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        print(f"usage: envctl.py {{{'|'.join(COMMANDS)}}} < input.json", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("envctl: must run as root", file=sys.stderr)
+        return 2
+    try:
+        data = json.loads(sys.stdin.read() or "{}")
+        if not isinstance(data, dict):
+            raise Refused("input must be a JSON object")
+        result = COMMANDS[argv[1]](data)
+    except Refused as exc:
+        print(f"envctl: {exc}", file=sys.stderr)
+        return 2
+    except (Failed, OSError, subprocess.SubprocessError, tarfile.TarError,
+            zipfile.BadZipFile, ValueError) as exc:
+        print(f"envctl: {exc}", file=sys.stderr)
+        return 1
+    print("result: " + json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
