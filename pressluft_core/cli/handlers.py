@@ -121,16 +121,6 @@ def node_list(args: argparse.Namespace) -> None:
                   "last seen"])
 
 
-def site_create(args: argparse.Namespace) -> None:
-    app, token = _session(args)
-    job = app.sites.create(token, args.name, args.slug, node=args.node,
-                           promotion_preset=args.preset, admin_email=args.admin_email)
-    if args.json:
-        output.emit_json(job)
-    else:
-        print(f"site {args.slug} created; job {job.id} ({job.job_type}) queued")
-
-
 def site_list(args: argparse.Namespace) -> None:
     app, token = _session(args)
     sites = app.sites.list(token)

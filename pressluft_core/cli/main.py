@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pressluft_core.cli import handlers, runner
+from pressluft_core.cli import environments, handlers, runner
 from pressluft_core.errors import PressluftError
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -90,20 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     site = groups.add_parser("site", help="sites").add_subparsers(
         dest="site_command", required=True, metavar="ACTION")
-    screate = _add(site, "create", handlers.site_create,
-                   "create a site and its production environment", json_output=True)
-    screate.add_argument("name")
-    screate.add_argument("--slug", required=True)
-    screate.add_argument("--node", help="node id or name (default: the local node)")
-    screate.add_argument("--preset", default="content-protect",
-                         choices=["content-protect", "commerce-protect"])
-    screate.add_argument("--admin-email")
     _add(site, "list", handlers.site_list, "list sites", json_output=True)
 
     env = groups.add_parser("env", help="environments").add_subparsers(
         dest="env_command", required=True, metavar="ACTION")
     elist = _add(env, "list", handlers.env_list, "list environments", json_output=True)
     elist.add_argument("--site", help="site id or slug")
+    environments.add_commands(_add, site, env)
 
     job = groups.add_parser("jobs", help="jobs").add_subparsers(
         dest="jobs_command", required=True, metavar="ACTION")

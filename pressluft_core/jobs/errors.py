@@ -41,12 +41,15 @@ ERROR_CODES: dict[str, ErrorCode] = {c.code: c for c in [
 class JobFailure(Exception):
     """Raised by a step to fail the job with a stable code and an operator's sentence."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, rolled_back: bool = False) -> None:
+        """``rolled_back``: the step undid its change (e.g. switched back to the release
+        that was serving), so the environment is left ``active``, not ``failed``."""
         if code not in ERROR_CODES:
             raise ValueError(f"unknown job error code {code!r}")
         super().__init__(message)
         self.code = code
         self.message = message
+        self.rolled_back = rolled_back
 
     @property
     def retryable(self) -> bool:

@@ -190,9 +190,10 @@ def succeed(rt: Runtime, job: JobRecord, worker_id: str, progress: str | None = 
 
 
 def fail(rt: Runtime, job: JobRecord, worker_id: str, code: str, message: str,
-         output_tail: str = "") -> str | None:
+         output_tail: str = "", *, rolled_back: bool = False) -> str | None:
     """Record a failed attempt: re-queued with backoff when the retry strategy says so,
-    else ``failed``. Returns the new status, or None if the job was no longer ours."""
+    else ``failed``. Returns the new status, or None if the job was no longer ours.
+    ``rolled_back``: the job undid its change, so its resources go back to ``active``."""
     now_dt = rt.clock.now()
     now = to_iso(now_dt)
     job_type = load_handlers().get(job.job_type)
@@ -211,7 +212,8 @@ def fail(rt: Runtime, job: JobRecord, worker_id: str, code: str, message: str,
             updated = Job.update(status=status, finished_at=now, error_code=code,
                                  error_message=text, updated_at=now).where(mine).execute()
             if updated and job_type and job_type.running_status:
-                _move_resources(Job.get_by_id(job.id), "failed", job_type.moves_site, now)
+                _move_resources(Job.get_by_id(job.id), "active" if rolled_back else "failed",
+                                job_type.moves_site, now)
     if not updated:
         return None
     BUS.publish(JobStateChanged(job.id, status))

@@ -231,7 +231,9 @@ class Worker:
         if code == "INTERNAL_ERROR":
             log.error("job %s failed with an internal error", job.id, exc_info=exc)
         job_log.write("info", f"failed: {code}: {message}")
-        status = queue.fail(self.rt, job, self.worker_id, code, message, job_log.tail())
+        rolled_back = isinstance(exc, JobFailure) and exc.rolled_back
+        status = queue.fail(self.rt, job, self.worker_id, code, message, job_log.tail(),
+                            rolled_back=rolled_back)
         if status == "queued":
             job_log.write("info", "will be retried")
 

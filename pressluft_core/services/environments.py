@@ -1,15 +1,32 @@
-"""Environments of a site (production, staging, clones): reading them, and the rules that
-decide an environment's preview URL."""
+"""Environments of a site (production, staging, clones): reading them, and the jobs that
+change them on their node: clone, deploy, rollback, health check."""
 
 from __future__ import annotations
 
-from pressluft_core.errors import NotFoundError
-from pressluft_core.models import Environment
-from pressluft_core.records import EnvironmentRecord, from_row
-from pressluft_core.services.base import Service
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from pressluft_core import validation
+from pressluft_core.clock import new_id, to_iso
+from pressluft_core.errors import NotFoundError, StateError, ValidationError
+from pressluft_core.models import Environment, Node, Release, Setting
+from pressluft_core.preview import preview_url
+from pressluft_core.records import (
+    Actor,
+    EnvironmentRecord,
+    JobRecord,
+    ReleaseRecord,
+    from_row,
+)
+from pressluft_core.services import jobs
+from pressluft_core.services.base import Service, mutation
 from pressluft_core.services.sites import find_site
+from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
 
 TYPE_ORDER = {"production": 0, "staging": 1, "clone": 2}
+MAX_EXPIRY_HOURS = 24 * 90
 
 
 class EnvironmentsService(Service):
@@ -24,6 +41,141 @@ class EnvironmentsService(Service):
     def get(self, token: str, site_ref: str, env_ref: str) -> EnvironmentRecord:
         self.auth.require(token)
         return from_row(EnvironmentRecord, find_environment(site_ref, env_ref))
+
+    def releases(self, token: str, site_ref: str, env_ref: str) -> list[ReleaseRecord]:
+        """Newest first."""
+        self.auth.require(token)
+        env = find_environment(site_ref, env_ref)
+        query = Release.select().where(Release.environment_id == env.id).order_by(
+            Release.created_at.desc(), Release.id.desc())
+        return [from_row(ReleaseRecord, r) for r in query]
+
+    @mutation("env.clone", "environment", resource_id=lambda job: job.environment_id,
+              target="slug")
+    def clone(self, actor: Actor, site_ref: str, source_ref: str, name: str, slug: str, *,
+              environment_type: str = "staging", quarantine: bool = True,
+              cron: bool = False, expires_in_hours: int | None = None) -> JobRecord:
+        """Queue ``env_create``: a copy of ``source`` (code, uploads, database with its URLs
+        rewritten) as a new environment on the source's node. Quarantined unless told
+        otherwise: mail captured, search engines discouraged, WP-Cron off."""
+        source = find_environment(site_ref, source_ref)
+        name = validation.display_name("name", name)
+        slug = validation.slug("slug", slug)
+        environment_type = validation.one_of("environment_type", environment_type,
+                                             ("staging", "clone"))
+        _require_active(source, "cloned")
+        if Environment.select().where((Environment.site_id == source.site_id)
+                                      & (Environment.slug == slug)).exists():
+            raise ValidationError("slug", f"the site already has an environment {slug!r}")
+        expires_at = None
+        if expires_in_hours is not None:
+            if not isinstance(expires_in_hours, int) or not 0 < expires_in_hours <= \
+                    MAX_EXPIRY_HOURS:
+                raise ValidationError("expires_in_hours",
+                                      f"must be a whole number of hours, 1 to {MAX_EXPIRY_HOURS}")
+            expires_at = to_iso(self.rt.clock.now() + timedelta(hours=expires_in_hours))
+        node = Node.get_by_id(source.node_id)
+        now = self.rt.now()
+        env_id = new_id()
+        domain = Setting.get_or_none(Setting.key == "preview_domain")
+        Environment.insert(
+            id=env_id, site_id=source.site_id, name=name, slug=slug,
+            environment_type=environment_type, status="cloning", node_id=node.id,
+            source_environment_id=source.id, promotion_preset=source.promotion_preset,
+            preview_url=preview_url(env_id, node, domain.value if domain else None),
+            drift_status="unknown", created_at=now, updated_at=now, expires_at=expires_at,
+        ).execute()
+        return jobs.enqueue(
+            self.rt, "env_create", site_id=source.site_id, environment_id=env_id,
+            node_id=node.id,
+            payload={"source_environment_id": source.id, "quarantine": bool(quarantine),
+                     "cron": bool(cron)},
+        )
+
+    @mutation("env.deploy", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def deploy(self, actor: Actor, site_ref: str, env_ref: str, *, git_url: str | None = None,
+               git_ref: str | None = None, archive: str | None = None) -> JobRecord:
+        """Queue ``env_deploy`` from a git repository (URL + ref) or an archive on this
+        machine (copied now, so a later change to the file cannot change the release)."""
+        env = find_environment(site_ref, env_ref)
+        _require_active(env, "deployed to")
+        if (git_url is None) == (archive is None):
+            raise ValidationError("source", "give either a git repository (and ref) or an "
+                                            "archive")
+        payload: dict[str, object]
+        if git_url is not None:
+            payload = {"git_url": check_git_url("git_url", git_url),
+                       "git_ref": check_git_ref("git_ref", git_ref or "main")}
+        else:
+            source = check_archive("archive", str(archive))
+            uploads = self.rt.paths.data_dir / "uploads"
+            uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
+            suffix = "".join(Path(source).suffixes[-2:]) if source.endswith(".tar.gz") or \
+                source.endswith(".tar.zst") else Path(source).suffix
+            stored = uploads / f"{new_id()}{suffix}"
+            shutil.copyfile(source, stored)
+            payload = {"archive": str(stored), "archive_name": Path(source).name}
+        return jobs.enqueue(self.rt, "env_deploy", site_id=env.site_id, environment_id=env.id,
+                            node_id=env.node_id, payload=payload)
+
+    @mutation("env.rollback", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def rollback(self, actor: Actor, site_ref: str, env_ref: str) -> JobRecord:
+        """Queue ``release_rollback``: back to the newest healthy release before the
+        current one."""
+        env = find_environment(site_ref, env_ref)
+        _require_active(env, "rolled back")
+        if previous_healthy_release(env) is None:
+            raise StateError(f"environment {env.slug} has no earlier healthy release to roll "
+                             "back to")
+        return jobs.enqueue(self.rt, "release_rollback", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id, payload={},
+                            max_attempts=1)
+
+    @mutation("env.health", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def health(self, actor: Actor, site_ref: str, env_ref: str) -> JobRecord:
+        env = find_environment(site_ref, env_ref)
+        if env.current_release_id is None:
+            raise StateError(f"environment {env.slug} has no release to check yet")
+        return jobs.enqueue(self.rt, "health_check", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id, payload={})
+
+    @mutation("env.login", "environment", resource_id=lambda login: login["environment_id"],
+              target="env_ref")
+    def login(self, actor: Actor, site_ref: str, env_ref: str) -> dict[str, str]:
+        """The WordPress admin login made by ``site_create`` (clones share production's
+        users, so their login is the source's). Every reveal is audited."""
+        env = find_environment(site_ref, env_ref)
+        origin = env
+        while origin.source_environment_id:
+            origin = Environment.get_by_id(origin.source_environment_id)
+        stored = self.rt.secrets.get_or_none(f"env.{origin.id}.wp_admin")
+        if stored is None:
+            raise StateError(f"no WordPress login is stored for {env.slug} (site_create has "
+                             "not installed WordPress yet)")
+        login = json.loads(stored)
+        return {"environment_id": env.id, "url": env.preview_url.rstrip("/") + "/wp-admin/",
+                "user": login["user"], "password": login["password"]}
+
+
+def previous_healthy_release(env: Environment) -> Release | None:
+    current = Release.get_or_none(Release.id == env.current_release_id)
+    query = Release.select().where((Release.environment_id == env.id)
+                                   & (Release.health_status == "healthy"))
+    if current is not None:
+        query = query.where((Release.id != current.id)
+                            & (Release.created_at <= current.created_at))
+    return query.order_by(Release.created_at.desc(), Release.id.desc()).first()
+
+
+def _require_active(env: Environment, verb: str) -> None:
+    if env.status != "active":
+        raise StateError(f"environment {env.slug} is {env.status}: it can be {verb} only "
+                         "when active")
+    if env.current_release_id is None:
+        raise StateError(f"environment {env.slug} has no release yet")
 
 
 def find_environment(site_ref: str, env_ref: str) -> Environment:

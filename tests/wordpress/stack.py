@@ -88,7 +88,8 @@ def remove_from_node(env: Environment) -> None:
 
 
 def mysql(sql: str, database: str | None = None) -> str:
-    argv = ["mariadb", "--batch", "--skip-column-names"] + ([database] if database else [])
+    """Rows as tab-separated lines, values unescaped (``--raw``)."""
+    argv = ["mariadb", "--batch", "--raw", "--skip-column-names"] + ([database] if database else [])
     return subprocess.run(argv, input=sql.encode(), capture_output=True, check=True
                           ).stdout.decode()
 

@@ -1,0 +1,161 @@
+"""``pressluft site create`` and ``pressluft env clone|deploy|rollback|health|releases|
+login``: the same services the console calls. Jobs are queued for the worker; ``--wait``
+runs the job here at once, its log printed live, and exits 0 only when it succeeded."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pressluft_core.app import Pressluft
+from pressluft_core.cli import output
+from pressluft_core.cli.handlers import _session
+from pressluft_core.cli.runner import run_now
+from pressluft_core.records import JobRecord
+
+
+def _queued(app: Pressluft, job: JobRecord, args: argparse.Namespace, what: str) -> int:
+    if not args.wait:
+        if args.json:
+            output.emit_json(job)
+        else:
+            print(f"{what}: job {job.id} ({job.job_type}) queued; follow it with "
+                  f"`pressluft jobs follow {job.id[:8]}`")
+        return 0
+    final = run_now(app, job, show_output=not args.json)
+    if args.json:
+        output.emit_json(final)
+    elif final.status == "succeeded":
+        print(f"{what}: done")
+    else:
+        first = (final.error_message or final.status).splitlines()[0]
+        print(f"{what}: {final.status} ({final.error_code}) — {first}", file=sys.stderr)
+    return 0 if final.status == "succeeded" else 1
+
+
+def site_create(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.sites.create(token, args.name, args.slug, node=args.node,
+                           promotion_preset=args.preset, admin_email=args.admin_email)
+    code = _queued(app, job, args, f"site {args.slug}")
+    if args.wait and code == 0 and not args.json:
+        env = app.environments.get(token, args.slug, "production")
+        print(f"{env.preview_url}  (admin login: `pressluft env login {args.slug} "
+              "production`)")
+    return code
+
+
+def env_clone(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.clone(token, args.site, args.source, args.name or args.slug,
+                                 args.slug, environment_type=args.type,
+                                 quarantine=not args.no_quarantine, cron=args.cron,
+                                 expires_in_hours=args.expires_in)
+    return _queued(app, job, args, f"clone {args.site}/{args.slug}")
+
+
+def env_deploy(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.deploy(token, args.site, args.env, git_url=args.git,
+                                  git_ref=args.ref, archive=args.archive)
+    return _queued(app, job, args, f"deploy {args.site}/{args.env}")
+
+
+def env_rollback(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.rollback(token, args.site, args.env)
+    return _queued(app, job, args, f"rollback {args.site}/{args.env}")
+
+
+def env_health(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.health(token, args.site, args.env)
+    return _queued(app, job, args, f"health {args.site}/{args.env}")
+
+
+def env_releases(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    env = app.environments.get(token, args.site, args.env)
+    releases = app.environments.releases(token, args.site, args.env)
+    if args.json:
+        output.emit_json(releases)
+        return 0
+    output.table(((("*" if r.id == env.current_release_id else "") + r.path.rsplit("/", 1)[-1],
+                   r.source_type, r.source_ref, r.health_status, r.created_at)
+                  for r in releases), ["release", "source", "ref", "health", "created"])
+    return 0
+
+
+def env_login(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    login = app.environments.login(token, args.site, args.env)
+    if args.json:
+        output.emit_json(login)
+    else:
+        print(f"url:      {login['url']}\nuser:     {login['user']}\n"
+              f"password: {login['password']}")
+    return 0
+
+
+def _site_env(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("site", help="site id or slug")
+    parser.add_argument("env", help="environment id or slug")
+
+
+def _wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wait", action="store_true",
+                        help="run the job now and print its log (exit 1 if it fails)")
+
+
+def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
+    """Register the commands on the ``site`` and ``env`` sub-parsers (``add`` is main's
+    helper that makes one command)."""
+    create = add(site, "create", site_create, "create a site and its production environment",
+                 json_output=True)
+    create.add_argument("name")
+    create.add_argument("--slug", required=True)
+    create.add_argument("--node", help="node id or name (default: the local node)")
+    create.add_argument("--preset", default="content-protect",
+                        choices=["content-protect", "commerce-protect"])
+    create.add_argument("--admin-email")
+    _wait(create)
+
+    clone = add(env, "clone", env_clone, "clone an environment into a new staging or clone "
+                "environment (quarantined: mail captured, noindex, WP-Cron off)",
+                json_output=True)
+    clone.add_argument("site", help="site id or slug")
+    clone.add_argument("source", help="environment to copy (id or slug)")
+    clone.add_argument("--slug", required=True, help="slug of the new environment")
+    clone.add_argument("--name", help="display name (default: the slug)")
+    clone.add_argument("--type", default="staging", choices=["staging", "clone"])
+    clone.add_argument("--no-quarantine", action="store_true",
+                       help="send mail, allow indexing and run WP-Cron like the source")
+    clone.add_argument("--cron", action="store_true", help="keep WP-Cron on in quarantine")
+    clone.add_argument("--expires-in", type=int, metavar="HOURS",
+                       help="delete the environment after this many hours")
+    _wait(clone)
+
+    deploy = add(env, "deploy", env_deploy, "deploy a new release from git or an archive "
+                 "(health-checked; rolled back automatically when unhealthy)",
+                 json_output=True)
+    _site_env(deploy)
+    source = deploy.add_mutually_exclusive_group(required=True)
+    source.add_argument("--git", metavar="URL", help="repository whose top-level entries "
+                        "replace the same ones in wp-content (themes/, plugins/, …)")
+    source.add_argument("--archive", metavar="PATH", help=".tar.gz, .tar.zst or .zip laid "
+                        "out like wp-content")
+    deploy.add_argument("--ref", help="branch, tag or commit (default main)")
+    _wait(deploy)
+
+    for name, handler, text in (
+            ("rollback", env_rollback, "switch back to the previous healthy release"),
+            ("health", env_health, "check HTTP 200, WordPress installed and the database")):
+        parser = add(env, name, handler, text, json_output=True)
+        _site_env(parser)
+        _wait(parser)
+    releases = add(env, "releases", env_releases, "list releases, newest first (* current)",
+                   json_output=True)
+    _site_env(releases)
+    login = add(env, "login", env_login, "show the WordPress admin login (audited)",
+                json_output=True)
+    _site_env(login)

@@ -1,0 +1,123 @@
+"""``env_deploy``, ``release_rollback`` and ``health_check`` (DESIGN.md §7).
+
+A deploy builds a new immutable release (git or archive), switches ``current`` to it in
+one rename and checks health; a failed check switches straight back to the release that
+was serving, records the new one ``unhealthy`` and fails the job saying so. A rollback
+switches to the newest healthy release before the current one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pressluft_core.jobs.context import JobContext
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.registry import job_type
+from pressluft_core.models import Environment, Release
+from pressluft_core.services.environments import previous_healthy_release
+
+
+def _release_dir_name(release: Release) -> str:
+    return release.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+async def _build(ctx: JobContext) -> None:
+    env = common.environment(ctx)
+    if env.current_release_id is None:
+        raise JobFailure("PRECONDITION", f"environment {env.slug} has no release to build on")
+    release_id, name = common.planned_release(ctx)
+    data = {**common.env_inputs(env), "release": name}
+    if "git_url" in ctx.payload:
+        data.update(repo=ctx.require("git_url"), ref=ctx.require("git_ref"))
+        answer = await common.envctl(ctx, "release-from-git", data, retryable=True)
+        common.record_release(ctx, env, release_id, answer["path"], "git",
+                              f"{data['repo']}#{data['ref']}",
+                              notes=f"commit {answer['commit']}")
+        return
+    archive = Path(ctx.require("archive"))
+    if not archive.is_file():
+        raise JobFailure("PRECONDITION", f"the uploaded archive {archive} is gone")
+    suffix = "".join(s for s in archive.suffixes[-2:] if s in (".tar", ".gz", ".zst",
+                                                                ".tgz", ".zip"))
+    session = await ctx.session()
+    data["archive"] = await session.upload_helper(f"deploy-{ctx.job.id[:8]}{suffix}",
+                                                  archive.read_bytes())
+    answer = await common.envctl(ctx, "release-from-archive", data)
+    common.record_release(ctx, env, release_id, answer["path"], "upload",
+                          str(ctx.payload.get("archive_name") or archive.name))
+
+
+async def _switch(ctx: JobContext) -> None:
+    env = common.environment(ctx)
+    ctx.state["previous_release_id"] = env.current_release_id
+    await common.envctl(ctx, "activate", {**common.env_inputs(env),
+                                          "release": ctx.state["release_name"]})
+    common.set_current_release(ctx, env.id, ctx.state["release_id"])
+
+
+async def _check_or_roll_back(ctx: JobContext) -> None:
+    env = common.environment(ctx)
+    healthy, summary = await common.health(ctx, env)
+    common.set_health(ctx, ctx.state["release_id"], healthy)
+    if healthy:
+        ctx.info(f"healthy: {common.canonical_url(env)}")
+        return
+    previous = Release.get_by_id(ctx.state["previous_release_id"])
+    ctx.info(f"health check failed ({summary}): rolling back to release "
+             f"{_release_dir_name(previous)}")
+    await common.envctl(ctx, "activate", {**common.env_inputs(env),
+                                          "release": _release_dir_name(previous)})
+    common.set_current_release(ctx, env.id, previous.id)
+    raise JobFailure("HEALTH_CHECK_FAILED",
+                     f"the new release failed its health check ({summary}); rolled back "
+                     f"automatically to release {_release_dir_name(previous)}, which is "
+                     "serving again", rolled_back=True)
+
+
+ENV_DEPLOY = job_type(
+    "env_deploy",
+    ("build the release", _build),
+    ("switch current to the new release", _switch),
+    ("health check (rolls back when it fails)", _check_or_roll_back),
+    running_status="deploying",
+    timeout_seconds=60 * 60,
+)
+
+
+async def _switch_back(ctx: JobContext) -> None:
+    env = common.environment(ctx)
+    target = previous_healthy_release(env)
+    if target is None:
+        raise JobFailure("PRECONDITION", f"environment {env.slug} has no earlier healthy "
+                                         "release")
+    await common.envctl(ctx, "activate", {**common.env_inputs(env),
+                                          "release": _release_dir_name(target)})
+    common.set_current_release(ctx, env.id, target.id)
+    ctx.state["release_id"] = target.id
+    ctx.info(f"current is release {_release_dir_name(target)} again")
+
+
+async def _check(ctx: JobContext) -> None:
+    env = Environment.get_by_id(common.environment(ctx).id)
+    release_id = ctx.state.get("release_id") or env.current_release_id
+    healthy, summary = await common.health(ctx, env)
+    common.set_health(ctx, release_id, healthy)
+    if not healthy:
+        raise JobFailure("HEALTH_CHECK_FAILED", f"{common.canonical_url(env)}: {summary}")
+    ctx.info(f"healthy: {common.canonical_url(env)}")
+
+
+RELEASE_ROLLBACK = job_type(
+    "release_rollback",
+    ("switch current to the previous healthy release", _switch_back),
+    ("health check", _check),
+    running_status="deploying",
+)
+
+HEALTH_CHECK = job_type(
+    "health_check",
+    ("health check", _check),
+    running_status=None,
+    timeout_seconds=5 * 60,
+)

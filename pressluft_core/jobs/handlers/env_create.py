@@ -1,0 +1,96 @@
+"""``env_create``: clone an environment into a new staging or clone environment on the
+same node (DESIGN.md §7): its own user, pool, database and nginx block; code, uploads and
+database copied with URLs rewritten; quarantined unless asked otherwise; the drift
+baseline (the source's protected tables and paths at clone time) recorded."""
+
+from __future__ import annotations
+
+import json
+
+from pressluft_core.clock import new_id
+from pressluft_core.concurrency import update_versioned
+from pressluft_core.db import write_transaction
+from pressluft_core.jobs.context import JobContext
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.site_create import health_step
+from pressluft_core.jobs.registry import job_type
+from pressluft_core.models import DriftCheck, Environment, Release
+from pressluft_core.wordpress.presets import PROTECTED_PATHS, protected_tables
+
+AUTO_INCREMENT_OFFSET = 10_000_000
+
+
+def _source(ctx: JobContext) -> Environment:
+    source = Environment.get_or_none(Environment.id == ctx.require("source_environment_id"))
+    if source is None or source.current_release_id is None:
+        raise JobFailure("PRECONDITION", "the source environment no longer exists or has "
+                                         "no release")
+    return source
+
+
+async def _prepare(ctx: JobContext) -> None:
+    env, source = common.environment(ctx), _source(ctx)
+    inspected = await common.envctl(ctx, "inspect", common.env_inputs(source))
+    quarantine = bool(ctx.payload.get("quarantine", True))
+    data = {**common.env_inputs(env), "db_password": common.ensure_db_password(ctx, env.id),
+            "table_prefix": inspected["table_prefix"], "quarantine": quarantine,
+            "cron": bool(ctx.payload.get("cron", not quarantine))}
+    await common.envctl(ctx, "prepare", data, retryable=True)
+    if quarantine:
+        ctx.info("quarantined: mail captured in mail/, search engines discouraged, WP-Cron "
+                 + ("on" if data["cron"] else "off"))
+
+
+async def _baseline(ctx: JobContext) -> None:
+    env, source = common.environment(ctx), _source(ctx)
+    answer = await common.envctl(ctx, "checksums", {
+        **common.env_inputs(source), "tables": list(protected_tables(env.promotion_preset)),
+        "paths": list(PROTECTED_PATHS)})
+    now = ctx.rt.now()
+    check_id = new_id()
+    with write_transaction(ctx.rt.db):
+        DriftCheck.insert(id=check_id, environment_id=env.id,
+                          promotion_preset=env.promotion_preset, status="clean",
+                          db_checksums_json=json.dumps(answer["tables"], sort_keys=True),
+                          file_checksums_json=json.dumps(answer["paths"], sort_keys=True),
+                          checked_at=now).execute()
+        fresh = Environment.get_by_id(env.id)
+        update_versioned(Environment, env.id, fresh.state_version, ctx.rt.clock,
+                         drift_status="clean", drift_checked_at=now,
+                         last_drift_check_id=check_id)
+    ctx.info(f"drift baseline: {len(answer['tables'])} protected tables and "
+             f"{len(answer['paths'])} paths of {source.slug}")
+
+
+async def _copy(ctx: JobContext) -> None:
+    env, source = common.environment(ctx), _source(ctx)
+    release_id, name = common.planned_release(ctx)
+    data = {**common.env_inputs(env), "source": common.env_inputs(source), "release": name,
+            "replacements": [[common.canonical_url(source), common.canonical_url(env)]],
+            "auto_increment_offset": AUTO_INCREMENT_OFFSET,
+            "quarantine": bool(ctx.payload.get("quarantine", True))}
+    answer = await common.envctl(ctx, "clone", data, retryable=True)
+    origin = Release.get_by_id(source.current_release_id)
+    common.record_release(ctx, env, release_id, answer["path"], origin.source_type,
+                          origin.source_ref, notes=f"cloned from {source.slug} release "
+                                                   f"{origin.path.rsplit('/', 1)[-1]}")
+
+
+async def _activate(ctx: JobContext) -> None:
+    env = common.environment(ctx)
+    await common.envctl(ctx, "activate", {**common.env_inputs(env),
+                                          "release": ctx.state["release_name"]})
+    common.set_current_release(ctx, env.id, ctx.state["release_id"])
+
+
+ENV_CREATE = job_type(
+    "env_create",
+    ("prepare user, PHP-FPM pool, database and nginx", _prepare),
+    ("record the drift baseline", _baseline),
+    ("copy code, uploads and database (URLs rewritten)", _copy),
+    ("switch current to the release", _activate),
+    ("health check", health_step),
+    running_status="cloning",
+    timeout_seconds=2 * 60 * 60,
+)
