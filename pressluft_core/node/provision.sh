@@ -9,7 +9,7 @@ set -euo pipefail
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C
 
 PACKAGES=(nginx php-fpm php-mysql php-gd php-xml php-mbstring php-zip php-curl php-intl
-  mariadb-server mariadb-client rsync tar zstd curl certbot python3)
+  mariadb-server mariadb-client rsync tar zstd curl certbot python3 git)
 ACME_ROOT=/var/www/acme-challenge
 ACME_SNIPPET=/etc/nginx/snippets/pressluft-acme.conf
 DEFAULT_SITE=/etc/nginx/sites-available/pressluft-default

@@ -4,9 +4,12 @@ back automatically, rollback, isolation between environments, hostile input."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
+import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -186,3 +189,33 @@ def test_hostile_site_name_or_slug_is_refused_and_creates_nothing(
     assert Job.select().count() == jobs
     assert subprocess.run(["getent", "passwd"], capture_output=True).stdout == before
     assert (set(stack.sites_root.iterdir()) if stack.sites_root.exists() else set()) == sites
+
+
+def test_archive_deploy_and_a_traversing_archive_changes_nothing(
+        stack: Stack, production: Environment, tmp_path: Path) -> None:
+    good = tmp_path / "plugin.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("plugins/e2e-plugin/e2e-plugin.php", "<?php\n/* Plugin Name: E2E */\n")
+    job = stack.core.environments.deploy(stack.token, "friends", "production",
+                                         archive=str(good))
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    env = stack.env("friends", "production")
+    release = Path(Release.get_by_id(env.current_release_id).path)
+    assert (release / "wp-content/plugins/e2e-plugin/e2e-plugin.php").is_file()
+    assert Release.get_by_id(env.current_release_id).source_ref == "plugin.zip"
+
+    hostile = tmp_path / "hostile.tar.gz"
+    with tarfile.open(hostile, "w:gz") as tf:
+        payload = b"<?php echo 'owned';"
+        member = tarfile.TarInfo("../../../../../../tmp/pressluft-e2e-owned.php")
+        member.size = len(payload)
+        tf.addfile(member, io.BytesIO(payload))
+    job = stack.core.environments.deploy(stack.token, "friends", "production",
+                                         archive=str(hostile))
+    failed = stack.run(job.id)
+    assert failed.status == "failed" and "outside the release" in failed.error_message
+    assert "nothing was switched" in failed.error_message
+    after = stack.env("friends", "production")
+    assert after.status == "active" and after.current_release_id == env.current_release_id
+    assert not Path("/tmp/pressluft-e2e-owned.php").exists()
+    assert http_get(production.preview_url)[0] == 200

@@ -23,6 +23,15 @@ def _release_dir_name(release: Release) -> str:
 
 
 async def _build(ctx: JobContext) -> None:
+    """A failure here leaves the environment as it was (nothing switched): ``active``."""
+    try:
+        await _build_release(ctx)
+    except JobFailure as exc:
+        raise JobFailure(exc.code, f"{exc.message}; nothing was switched, the environment "
+                         "still serves its current release", rolled_back=True) from None
+
+
+async def _build_release(ctx: JobContext) -> None:
     env = common.environment(ctx)
     if env.current_release_id is None:
         raise JobFailure("PRECONDITION", f"environment {env.slug} has no release to build on")

@@ -1,0 +1,91 @@
+"""The node-side archive checks (``envctl.py safe_extract``), on crafted archives: every
+member that would land outside the release is refused before anything is written."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from pressluft_core.jobs.handlers.envctl import NODE_DIR
+
+
+def load_envctl() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("envctl", NODE_DIR / "envctl.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+envctl = load_envctl()
+
+
+def make_tar(path: Path, *members: tarfile.TarInfo, data: bytes = b"x") -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for member in members:
+            tf.addfile(member, io.BytesIO(data) if member.isfile() else None)
+    return path
+
+
+def info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    member = tarfile.TarInfo(name)
+    member.type = kind
+    member.linkname = link
+    member.size = 1 if kind == tarfile.REGTYPE else 0
+    return member
+
+
+@pytest.mark.parametrize(("member", "why"), [
+    (info("../evil.php"), "outside the release"),
+    (info("themes/../../evil.php"), "outside the release"),
+    (info("/etc/cron.d/evil"), "outside the release"),
+    (info("themes/link", tarfile.SYMTYPE, "/etc/passwd"), "links outside"),
+    (info("themes/link", tarfile.SYMTYPE, "../../../../etc"), "links outside"),
+    (info("themes/hard", tarfile.LNKTYPE, "../../etc/passwd"), "outside the release"),
+    (info("themes/dev", tarfile.CHRTYPE), "device or fifo"),
+    (info("themes/fifo", tarfile.FIFOTYPE), "device or fifo"),
+])
+def test_hostile_tar_members_are_refused_and_nothing_is_written(
+        tmp_path: Path, member: tarfile.TarInfo, why: str) -> None:
+    archive = make_tar(tmp_path / "deploy.tar.gz", info("themes/ok.txt"), member)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(envctl.Refused, match=why):
+        envctl.safe_extract(archive, dest)
+    assert list(dest.iterdir()) == []
+    assert not (tmp_path / "evil.php").exists()
+
+
+def test_links_inside_the_release_and_plain_files_are_unpacked(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "deploy.tar.gz", info("themes/a/style.css"),
+                       info("themes/b", tarfile.SYMTYPE, "a"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    envctl.safe_extract(archive, dest)
+    assert (dest / "themes" / "a" / "style.css").read_bytes() == b"x"
+    assert (dest / "themes" / "b").is_symlink()
+
+
+def test_zip_traversal_and_symlinks_are_refused(tmp_path: Path) -> None:
+    traversal = tmp_path / "t.zip"
+    with zipfile.ZipFile(traversal, "w") as zf:
+        zf.writestr("themes/ok.txt", "ok")
+        zf.writestr("../../evil.php", "<?php")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(envctl.Refused, match="outside the release"):
+        envctl.safe_extract(traversal, dest)
+    link = tmp_path / "l.zip"
+    with zipfile.ZipFile(link, "w") as zf:
+        entry = zipfile.ZipInfo("themes/link")
+        entry.external_attr = (0o120777 << 16)
+        zf.writestr(entry, "/etc/passwd")
+    with pytest.raises(envctl.Refused, match="symlink"):
+        envctl.safe_extract(link, dest)
+    assert list(dest.iterdir()) == []
