@@ -213,3 +213,45 @@ def test_login_errors_and_logout(pressluft: Run, cli_home: Path) -> None:
                             stdin=subprocess.DEVNULL)
     assert reused.returncode == 2
     _one_line_error(reused, "logged out")
+
+
+def test_env_commands_refuse_what_cannot_be_done_yet(logged_in: Run) -> None:
+    """Before site_create ran, the environment has no release: every env job is refused
+    with one sentence; hostile deploy sources are refused naming the field."""
+    pressluft = logged_in
+    pressluft("node", "add", "local", "--hostname", "localhost", "--public-ip", "127.0.0.1",
+              "--local", "--no-check")
+    pressluft("site", "create", "Blog", "--slug", "blog")
+    for args in (["deploy", "blog", "production", "--git", "https://example.com/t.git"],
+                 ["rollback", "blog", "production"], ["health", "blog", "production"],
+                 ["clone", "blog", "production", "--slug", "staging"]):
+        _one_line_error(pressluft("env", *args, expect=2), "production")
+    _one_line_error(pressluft("env", "login", "blog", "production", expect=2), "login")
+    _one_line_error(pressluft("env", "releases", "blog", "nope", expect=None), "nope")
+    assert _json(pressluft("env", "releases", "blog", "production", "--json")) == []
+    deploy = pressluft("env", "deploy", "blog", "production", expect=2)
+    assert "--git" in deploy.stderr
+
+
+def test_deploy_sources_are_checked_before_anything_is_queued(logged_in: Run,
+                                                              tmp_path: Path) -> None:
+    from pressluft_core.errors import ValidationError
+    from pressluft_core.wordpress.deploy_source import (
+        check_archive,
+        check_git_ref,
+        check_git_url,
+    )
+
+    for url in ("--upload-pack=touch /tmp/pwned", "https://x.example/$(id)", "a b",
+                "ext::sh -c touch% /tmp/pwned", "https://user:pw@example.com/r.git", ""):
+        with pytest.raises(ValidationError, match="git_url"):
+            check_git_url("git_url", url)
+    for ref in ("-x", "main;id", "../etc", "a..b", "x.lock", ""):
+        with pytest.raises(ValidationError, match="git_ref"):
+            check_git_ref("git_ref", ref)
+    (tmp_path / "notes.txt").write_text("x")
+    for path in (str(tmp_path / "notes.txt"), str(tmp_path / "missing.zip")):
+        with pytest.raises(ValidationError, match="archive"):
+            check_archive("archive", path)
+    assert check_git_url("git_url", "git@github.com:acme/theme.git")
+    assert check_git_ref("git_ref", "release/2.1") == "release/2.1"
