@@ -15,6 +15,7 @@ from pressluft_core.paths import Paths
 from pressluft_core.secrets import SecretStore
 from pressluft_core.services.audit import AuditService
 from pressluft_core.services.auth import AuthService
+from pressluft_core.services.backups import BackupsService
 from pressluft_core.services.base import Runtime
 from pressluft_core.services.environments import EnvironmentsService
 from pressluft_core.services.jobs import JobsService
@@ -33,6 +34,7 @@ class Pressluft:
         self.nodes = NodesService(rt, self.auth)
         self.sites = SitesService(rt, self.auth)
         self.environments = EnvironmentsService(rt, self.auth)
+        self.backups = BackupsService(rt, self.auth)
         self.jobs = JobsService(rt, self.auth)
         self.overview = OverviewService(rt, self.auth)
 

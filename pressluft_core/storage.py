@@ -7,9 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
 from pressluft_core.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -46,6 +43,9 @@ class StorageConfig:
         )
 
     def client(self) -> Any:
+        import boto3  # ~0.2 s: only jobs and storage tests pay for it, not the console
+        from botocore.config import Config
+
         return boto3.client(
             "s3", endpoint_url=self.endpoint_url, region_name=self.region,
             aws_access_key_id=self.access_key_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pressluft_core.jobs.errors import JobFailure
@@ -31,6 +31,8 @@ class JobContext:
         # What one step hands to the next within an attempt (never persisted: every
         # attempt starts from the payload alone).
         self.state: dict[str, Any] = {}
+        self.step_line = ""  # "step 2/3: …", set by the worker before each step
+        self.progress_hook: Callable[[str], None] | None = None
         try:
             self.payload: dict[str, Any] = json.loads(job.payload_json)
         except json.JSONDecodeError as exc:
@@ -40,6 +42,22 @@ class JobContext:
 
     def info(self, message: str) -> None:
         self.log.write("info", message)
+
+    def progress(self, detail: str) -> None:
+        """Tell the console how far the current step is (``… — 1.2 GiB sent``); written
+        to the database at most once a second like the step lines."""
+        if self.progress_hook is not None:
+            self.progress_hook(f"{self.step_line} — {detail}")
+
+    async def stream(self, argv: Sequence[str], *, sudo: bool = True,
+                     on_stdout: Callable[[bytes], Awaitable[None]] | None = None,
+                     stdin: AsyncIterator[bytes] | None = None) -> int:
+        """Run ``argv`` with binary stdout/stdin (backups, restores); stderr lines go to
+        the log. Returns the exit status; honours cancellation."""
+        session = await self.session()
+        return await session.stream(argv, sudo=sudo, on_stdout=on_stdout, stdin=stdin,
+                                    on_stderr=lambda line: self.log.write("err", line),
+                                    cancel=self.cancel)
 
     def require(self, key: str) -> Any:
         if key not in self.payload:

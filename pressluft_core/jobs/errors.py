@@ -33,6 +33,8 @@ ERROR_CODES: dict[str, ErrorCode] = {c.code: c for c in [
     ErrorCode("INVALID_PAYLOAD", False, "the job's payload is missing or malformed"),
     ErrorCode("PRECONDITION", False, "the resource was not in a state the job can work on"),
     ErrorCode("HEALTH_CHECK_FAILED", False, "the site did not pass its health check"),
+    ErrorCode("BACKUP_CORRUPT", False, "a backup's object in storage differs from the "
+                                       "checksum recorded when it was made"),
     ErrorCode("UNKNOWN_JOB_TYPE", False, "no handler is registered for the job type"),
     ErrorCode("INTERNAL_ERROR", False, "a bug in Pressluft: the message has the details"),
 ]}

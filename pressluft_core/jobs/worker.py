@@ -148,6 +148,7 @@ class Worker:
             job_log.write("info", f"attempt {job.attempt_count}/{job.max_attempts} on "
                                   f"{self.worker_id}")
             ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool)
+            ctx.progress_hook = lambda text, ctx=ctx: self._record_progress(ctx, text, False)
             self._running[job.id].ctx = ctx
             await self._run_steps(ctx)
         except BaseException as exc:
@@ -182,6 +183,7 @@ class Worker:
                 raise JobFailure("CANCELLED", f"stopped before step {number}: "
                                               f"{ctx.cancel_reason}")
             progress = f"step {number}/{len(steps)}: {step.title}"
+            ctx.step_line = progress
             ctx.log.write("----", progress)
             self._record_progress(ctx, progress, first=number == 1)
             await step.run(ctx)

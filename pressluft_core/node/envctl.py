@@ -873,34 +873,309 @@ def cmd_remove(data: dict) -> dict:
     return {}
 
 
+
+# -- backups and restores (binary stream on stdout / stdin; human lines on stderr) ------------
+
+CACHE_DIRS = {"cache", "et-cache", "litespeed", "w3tc-cache", "wp-rocket-cache"}
+
+
+def wp_version(release: Path) -> str:
+    text = (release / "wp-includes" / "version.php").read_text(errors="replace")
+    match = re.search(r"^\$wp_version = '([^']+)';", text, re.M)
+    return match.group(1) if match else "unknown"
+
+
+def cmd_backup_estimate(data: dict) -> dict:
+    """Sizes read before a backup: the multipart part size is chosen from them."""
+    env = Env(data)
+    db_bytes = int(mysql(
+        "SELECT COALESCE(SUM(DATA_LENGTH + INDEX_LENGTH), 0) FROM information_schema.TABLES "
+        f"WHERE TABLE_SCHEMA = {sql_string(env.db_name)}").strip() or 0)
+    release = Path(os.path.realpath(env.current))
+    files = tree_digest(release / "wp-content")["bytes"] + tree_digest(
+        env.shared / "uploads")["bytes"]
+    return {"db_bytes": db_bytes, "files_bytes": files, "wordpress_version":
+            wp_version(release), "table_prefix": table_prefix(env)}
+
+
+def _excluded(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    parts = info.name.split("/")
+    if len(parts) >= 2 and parts[1] in CACHE_DIRS:
+        return None
+    if len(parts) >= 3 and parts[1] == "uploads" and parts[2] in CACHE_DIRS:
+        return None
+    return info
+
+
+def cmd_backup_stream(data: dict) -> None:
+    """The import format, zstd-compressed, on stdout: ``meta.json``, ``db.sql``, ``files/``
+    (wp-content, uploads followed, cache dirs left out). The dump is staged compressed in
+    the environment's private tmp/ (a tar member's size comes before its bytes) and removed;
+    files are never staged."""
+    env = Env(data)
+    scope = data.get("scope")
+    if scope not in ("db", "files", "full"):
+        raise Refused(f"scope {scope!r} is not db, files or full")
+    release = Path(os.path.realpath(env.current))
+    meta = {"format": 1, "source_url": env.url, "site_id": env.site_id,
+            "environment_id": env.env_id, "scope": scope,
+            "wordpress_version": wp_version(release), "table_prefix": table_prefix(env),
+            "backup_id": data.get("backup_id")}
+    staged = env.dir / "tmp" / f"backup-{os.getpid()}.sql.zst"
+    dump_size = 0
+    try:
+        if scope in ("db", "full"):
+            with open(staged, "wb") as out:
+                dump = subprocess.Popen(
+                    ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
+                     "--no-tablespaces", "--default-character-set=utf8mb4", env.db_name],
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                pack = subprocess.Popen(["zstd", "-q", "-c", "-3"], stdin=subprocess.PIPE,
+                                        stdout=out)
+                assert dump.stdout is not None and pack.stdin is not None
+                while chunk := dump.stdout.read(1 << 20):
+                    dump_size += len(chunk)
+                    pack.stdin.write(chunk)
+                pack.stdin.close()
+                err = dump.stderr.read() if dump.stderr else b""
+                if dump.wait() != 0 or pack.wait() != 0:
+                    raise Failed("mysqldump failed: " + err.decode(errors="replace")[-1000:])
+            print(f"database dumped: {dump_size} bytes", file=sys.stderr, flush=True)
+        compress = subprocess.Popen(["zstd", "-q", "-c", "-3", "-T0"], stdin=subprocess.PIPE,
+                                    stdout=sys.stdout.buffer)
+        assert compress.stdin is not None
+        with tarfile.open(fileobj=compress.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tf:
+            body = json.dumps(meta, indent=1).encode()
+            info = tarfile.TarInfo("meta.json")
+            info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
+            tf.addfile(info, io_bytes(body))
+            if scope in ("db", "full"):
+                unpack = subprocess.Popen(["zstd", "-q", "-d", "-c", str(staged)],
+                                          stdout=subprocess.PIPE)
+                info = tarfile.TarInfo("db.sql")
+                info.size, info.mtime, info.mode = dump_size, int(time.time()), 0o644
+                tf.addfile(info, unpack.stdout)
+                if unpack.wait() != 0:
+                    raise Failed("reading the staged dump failed")
+            if scope in ("files", "full"):
+                content = release / "wp-content"
+                for entry in sorted(content.iterdir()):
+                    if entry.name == "uploads" or entry.name in CACHE_DIRS:
+                        continue
+                    tf.add(entry, arcname=f"files/{entry.name}", filter=_excluded)
+                tf.add(env.shared / "uploads", arcname="files/uploads", filter=_excluded)
+        compress.stdin.close()
+        if compress.wait() != 0:
+            raise Failed("zstd failed")
+    finally:
+        staged.unlink(missing_ok=True)
+    print("backup stream complete", file=sys.stderr, flush=True)
+
+
+def io_bytes(body: bytes):  # type: ignore[no-untyped-def]
+    import io
+    return io.BytesIO(body)
+
+
+def check_member(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
+        raise Refused(f"archive member {name!r} would be written outside its place")
+    if member.issym():
+        link = member.linkname
+        target = os.path.normpath(os.path.join("/x", os.path.dirname(name), link))
+        if link.startswith("/") or not target.startswith("/x/"):
+            raise Refused(f"archive member {name!r} links outside ({link})")
+    elif member.islnk() or not (member.isfile() or member.isdir()):
+        raise Refused(f"archive member {name!r} is not a file, directory or symlink")
+
+
+def restore_names(env: Env, restore_id: object) -> dict:
+    if not isinstance(restore_id, str) or not re.fullmatch(r"[0-9a-f]{8}", restore_id):
+        raise Refused(f"restore_id {restore_id!r} is not valid")
+    return {"scratch_db": f"{env.db_name}_r{restore_id}", "old_db": f"{env.db_name}_o{restore_id}",
+            "uploads_new": env.shared / f"uploads.restore-{restore_id}",
+            "uploads_old": env.shared / f"uploads.old-{restore_id}"}
+
+
+def cmd_restore_stream(data: dict) -> dict:
+    """Read a backup (tar.zst) on stdin and stage it beside the live environment: database
+    into a scratch database (URLs rewritten when it came from elsewhere), code as a new
+    release, uploads as a new directory. Nothing live is touched until ``restore-swap``."""
+    env = Env(data)
+    names = restore_names(env, data.get("restore_id"))
+    release = env.release_dir(data.get("release"))
+    replacer = install_lib(data.get("replacer"), "search_replace.py")
+    mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
+          f"`{names['scratch_db']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+    building = fresh_building_dir(env, release)
+    uploads_new = names["uploads_new"]
+    shutil.rmtree(uploads_new, ignore_errors=True)
+    unpack = subprocess.Popen(["zstd", "-q", "-d", "-c"], stdin=sys.stdin.buffer,
+                              stdout=subprocess.PIPE)
+    meta: dict = {}
+    has = {"db": False, "files": False}
+    assert unpack.stdout is not None
+    with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
+        for member in tf:
+            check_member(member)
+            if member.name == "meta.json":
+                meta = json.loads(tf.extractfile(member).read())  # type: ignore[union-attr]
+                continue
+            if not meta:
+                raise Refused("the archive does not start with meta.json")
+            if member.name == "db.sql":
+                import_dump(tf.extractfile(member), names["scratch_db"], replacer,  # type: ignore[arg-type]
+                            meta.get("source_url"), env.url)
+                has["db"] = True
+            elif member.name == "files" or member.name.startswith("files/"):
+                if not has["files"]:
+                    copy_current(env, building)
+                    shutil.rmtree(building / "wp-content")
+                    (building / "wp-content").mkdir()
+                    uploads_new.mkdir()
+                    has["files"] = True
+                rel = member.name[len("files/"):] if member.name != "files" else ""
+                if rel == "uploads" or rel.startswith("uploads/"):
+                    member.name = rel[len("uploads"):].lstrip("/") or "."
+                    tf.extract(member, uploads_new, set_attrs=False)
+                elif rel:
+                    member.name = rel
+                    tf.extract(member, building / "wp-content", set_attrs=False)
+    if unpack.wait() != 0:
+        raise Failed("the backup stream is not valid zstd")
+    if has["files"]:
+        finish_release(env, building, release)
+        run(["chown", "-R", f"{env.user}:{env.user}", str(uploads_new)])
+        os.chmod(uploads_new, 0o750)
+    say(f"staged: database {'yes' if has['db'] else 'no'}, files "
+        f"{'yes' if has['files'] else 'no'} (backup of {meta.get('source_url')})")
+    return {"db": has["db"], "files": has["files"], "meta": meta}
+
+
+def import_dump(member, database: str, replacer: str, source_url: object,  # type: ignore[no-untyped-def]
+                target_url: str) -> None:
+    argv = ["mariadb", "--default-character-set=utf8mb4", database]
+    if isinstance(source_url, str) and source_url and source_url != target_url:
+        rewrite = subprocess.Popen(["python3", replacer, source_url, target_url],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        load = subprocess.Popen(argv, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+        assert rewrite.stdout is not None
+        rewrite.stdout.close()
+        sink = rewrite.stdin
+        say(f"rewriting {source_url} -> {target_url}")
+    else:
+        rewrite = None
+        load = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        sink = load.stdin
+    assert sink is not None
+    while chunk := member.read(1 << 20):
+        sink.write(chunk)
+    sink.close()
+    if rewrite is not None and rewrite.wait() != 0:
+        raise Failed("the URL replacer failed")
+    err = load.stderr.read() if load.stderr else b""
+    if load.wait() != 0:
+        raise Failed("importing the dump failed: " + err.decode(errors="replace")[-1000:])
+
+
+def _tables(database: str) -> list[str]:
+    return mysql("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                 f"{sql_string(database)}").split()
+
+
+def cmd_restore_swap(data: dict) -> dict:
+    """Make the staged restore live: all tables swapped in one ``RENAME TABLE`` (the
+    replaced ones kept in a side database), uploads swapped, ``current`` switched. The
+    previous state stays until ``restore-finish`` or is put back by ``restore-undo``."""
+    env = Env(data)
+    names = restore_names(env, data.get("restore_id"))
+    if data.get("db"):
+        live, new = _tables(env.db_name), _tables(names["scratch_db"])
+        mysql(f"CREATE DATABASE IF NOT EXISTS `{names['old_db']}`;")
+        renames = [f"`{env.db_name}`.`{t}` TO `{names['old_db']}`.`{t}`" for t in live]
+        renames += [f"`{names['scratch_db']}`.`{t}` TO `{env.db_name}`.`{t}`" for t in new]
+        if renames:
+            mysql("RENAME TABLE " + ", ".join(renames) + ";")
+        say(f"database: {len(new)} tables swapped in, {len(live)} kept aside")
+    if data.get("files"):
+        os.replace(env.shared / "uploads", names["uploads_old"])
+        os.replace(names["uploads_new"], env.shared / "uploads")
+        say("uploads swapped in")
+    return {}
+
+
+def cmd_restore_undo(data: dict) -> dict:
+    """Put back what ``restore-swap`` replaced (the failed restore is dropped)."""
+    env = Env(data)
+    names = restore_names(env, data.get("restore_id"))
+    if data.get("db") and names["old_db"] in mysql("SHOW DATABASES").split():
+        restored = _tables(env.db_name)
+        mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
+              f"`{names['scratch_db']}`;")
+        renames = [f"`{env.db_name}`.`{t}` TO `{names['scratch_db']}`.`{t}`" for t in restored]
+        renames += [f"`{names['old_db']}`.`{t}` TO `{env.db_name}`.`{t}`"
+                    for t in _tables(names["old_db"])]
+        if renames:
+            mysql("RENAME TABLE " + ", ".join(renames) + ";")
+        say("database: previous tables swapped back")
+    if data.get("files") and names["uploads_old"].exists():
+        shutil.rmtree(names["uploads_new"], ignore_errors=True)
+        os.replace(env.shared / "uploads", names["uploads_new"])
+        os.replace(names["uploads_old"], env.shared / "uploads")
+        say("uploads swapped back")
+    return cmd_restore_finish(data)
+
+
+def cmd_restore_finish(data: dict) -> dict:
+    """Drop what a restore kept aside (or left staged)."""
+    env = Env(data)
+    names = restore_names(env, data.get("restore_id"))
+    mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; "
+          f"DROP DATABASE IF EXISTS `{names['old_db']}`;")
+    for path in (names["uploads_new"], names["uploads_old"]):
+        shutil.rmtree(path, ignore_errors=True)
+    return {}
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
     "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
     "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
-    "remove": cmd_remove,
+    "remove": cmd_remove, "backup-estimate": cmd_backup_estimate,
+    "restore-swap": cmd_restore_swap, "restore-undo": cmd_restore_undo,
+    "restore-finish": cmd_restore_finish,
 }
+# Their stdin/stdout carry the data: the input comes as the argument after the command.
+STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream}
 
 
 def main(argv: list[str]) -> int:
     os.environ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     os.umask(0o022)
-    if len(argv) != 2 or argv[1] not in COMMANDS:
-        print(f"usage: envctl.py {{{'|'.join(COMMANDS)}}} < input.json", file=sys.stderr)
+    streaming = len(argv) == 3 and argv[1] in STREAM_COMMANDS
+    if not streaming and (len(argv) != 2 or argv[1] not in COMMANDS):
+        print(f"usage: envctl.py {{{'|'.join(COMMANDS)}}} < input.json\n"
+              f"       envctl.py {{{'|'.join(STREAM_COMMANDS)}}} INPUT_JSON", file=sys.stderr)
         return 2
     if os.geteuid() != 0:
         print("envctl: must run as root", file=sys.stderr)
         return 2
     try:
-        data = json.loads(sys.stdin.read() or "{}")
+        data = json.loads(argv[2] if streaming else (sys.stdin.read() or "{}"))
         if not isinstance(data, dict):
             raise Refused("input must be a JSON object")
-        result = COMMANDS[argv[1]](data)
+        if argv[1] == "backup-stream":
+            cmd_backup_stream(data)
+            return 0
+        command = STREAM_COMMANDS[argv[1]] if streaming else COMMANDS[argv[1]]
+        result = command(data)
     except Refused as exc:
         print(f"envctl: {exc}", file=sys.stderr)
         return 2
     except (Failed, OSError, subprocess.SubprocessError, tarfile.TarError,
-            zipfile.BadZipFile, ValueError) as exc:
+            zipfile.BadZipFile, ValueError, KeyError) as exc:
         print(f"envctl: {exc}", file=sys.stderr)
         return 1
     print("result: " + json.dumps(result), flush=True)

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import re
 import shlex
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from pressluft_core.remote.errors import (
     RemoteError,
     RemoteTimeout,
 )
+from pressluft_core.remote.streaming import ChunkSink, stream_command
 from pressluft_core.remote.transport import Connected
 
 log = logging.getLogger("pressluft.remote")
@@ -175,6 +176,20 @@ class NodeSession:
                 run.release()
             else:  # abandoned (task cancelled, callback raised): stop it anyway
                 self._spawn(_kill_and_release(run))
+
+    async def stream(self, argv: Sequence[str], *, sudo: bool = True,
+                     on_stdout: ChunkSink | None = None,
+                     stdin: AsyncIterator[bytes] | None = None,
+                     on_stderr: Callable[[str], None] | None = None,
+                     cancel: asyncio.Event | None = None) -> int:
+        """Run ``argv`` with binary stdout/stdin streamed (backups, restores); see
+        :func:`pressluft_core.remote.streaming.stream_command`. Returns the exit status."""
+        if self.closed:
+            raise ConnectionLost(f"{self.where}: the connection is closed")
+        return await stream_command(self._conn, list(argv),
+                                    ["sudo", "-n"] if self._privileged(sudo) else [],
+                                    self.where, on_stdout=on_stdout, stdin=stdin,
+                                    on_stderr=on_stderr, cancel=cancel)
 
     async def upload_helper(self, name: str, content: bytes) -> str:
         """Put a node-side script on the node as ``<sha256[:16]>-<name>`` (uploading only

@@ -17,6 +17,7 @@ from pressluft_core.concurrency import update_versioned
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.registry import StepFunction
 from pressluft_core.models import Environment, Node, Release
 from pressluft_core.wordpress import search_replace
 
@@ -138,3 +139,20 @@ async def health(ctx: JobContext, env: Environment) -> tuple[bool, str]:
     checks = answer.get("checks", {})
     summary = ", ".join(f"{name} {value}" for name, value in checks.items())
     return bool(answer.get("healthy")), summary
+
+
+def leaves_environment_unchanged(step: StepFunction) -> StepFunction:
+    """For steps that touch nothing live (verify, stage, build): their failure leaves the
+    environment ``active``, not ``failed``."""
+
+    async def wrapped(ctx: JobContext) -> None:
+        try:
+            await step(ctx)
+        except JobFailure as exc:
+            if exc.rolled_back:
+                raise
+            raise JobFailure(exc.code, f"{exc.message} (the environment was not changed)",
+                             rolled_back=True) from None
+
+    wrapped.__doc__ = step.__doc__
+    return wrapped
