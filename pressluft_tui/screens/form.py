@@ -1,4 +1,5 @@
-"""A small form in a modal: labelled inputs in, a dict of values out (or None)."""
+"""A small form in a modal: labelled inputs (and one-line choices) in, a dict of values
+out (or None)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
+from pressluft_tui.widgets.choice import Choice
 
-def advance(screen: Screen[object], current: Input) -> bool:
+
+def advance(screen: Screen[object], current: Widget) -> bool:
     """Enter in a form field moves to the next field; True if it did, False on the last
     field (where enter submits)."""
-    inputs = list(screen.query(Input))
-    index = inputs.index(current)
-    if index + 1 < len(inputs):
-        inputs[index + 1].focus()
+    fields = list(screen.query("Input, Choice"))
+    index = fields.index(current)
+    if index + 1 < len(fields):
+        fields[index + 1].focus()
         return True
     return False
 
@@ -31,9 +35,13 @@ class Field:
     value: str = ""
     password: bool = False
     placeholder: str = ""
+    choices: tuple[str, ...] = ()  # a one-line choice instead of a text input
 
 
 class FormScreen(ModalScreen[dict[str, str] | None]):
+    # Focus goes to the first field in on_mount without scrolling: auto focus would
+    # centre it in a form taller than the terminal and hide the title and note.
+    AUTO_FOCUS = ""
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="form.cancel")]
 
     def __init__(self, title: str, fields: Sequence[Field], note: str | None = None) -> None:
@@ -48,18 +56,40 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
             if self._note:
                 yield Static(Text(self._note), classes="form-note")
             for field in self._fields:
+                if field.choices:
+                    with Horizontal(classes="choice-row"):
+                        yield Static(Text(field.label), classes="choice-label")
+                        yield Choice(field.choices, field.value, id=f"field-{field.name}")
+                    continue
                 yield Static(Text(field.label), classes="form-label")
                 yield Input(value=field.value, password=field.password,
                             placeholder=field.placeholder, id=f"field-{field.name}")
-            yield Static(Text("enter: next field / submit · escape: cancel"),
-                         classes="form-hint")
+            yield Static(Text(self._hint()), classes="form-hint")
+
+    def on_mount(self) -> None:
+        self.query("Input, Choice").first().focus(scroll_visible=False)
+
+    def _hint(self) -> str:
+        choices = " · ←/→: change a choice" if any(f.choices for f in self._fields) else ""
+        return f"enter: next field / submit{choices} · escape: cancel"
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if advance(self, event.input):
+        self._next_or_submit(event.input)
+
+    def on_choice_submitted(self, event: Choice.Submitted) -> None:
+        event.stop()
+        self._next_or_submit(event.choice)
+
+    def _next_or_submit(self, field: Widget) -> None:
+        if advance(self, field):
             return
-        self.dismiss({f.name: self.query_one(f"#field-{f.name}", Input).value
-                      for f in self._fields})
+        values: dict[str, str] = {}
+        for spec in self._fields:
+            widget = self.query_one(f"#field-{spec.name}")
+            if isinstance(widget, Input | Choice):
+                values[spec.name] = widget.value
+        self.dismiss(values)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
