@@ -64,7 +64,8 @@ async def take_backup(ctx: JobContext, env: Environment, backup_id: str) -> Back
             ctx.progress(f"{human(upload.size)} sent")
 
     try:
-        await upload.start()
+        for stale in await upload.start():
+            ctx.info(f"aborted an incomplete upload left by an earlier attempt ({stale[:12]}…)")
         status = await ctx.stream(["python3", paths["envctl.py"], "backup-stream",
                                    json.dumps(data)], on_stdout=send)
         if status != 0:

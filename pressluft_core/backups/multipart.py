@@ -28,37 +28,55 @@ def part_size_for(estimated_bytes: int) -> int:
 
 class MultipartUpload:
     def __init__(self, client: Any, bucket: str, key: str, part_size: int,
-                 in_flight: int = 3) -> None:
+                 in_flight: int = 2) -> None:
         self.client, self.bucket, self.key = client, bucket, key
         self.part_size = part_size
         self.sha256 = hashlib.sha256()
         self.size = 0
         self.upload_id: str | None = None
-        self._buffer = bytearray()
+        self._chunks: list[bytes] = []
+        self._buffered = 0
         self._parts: dict[int, str] = {}
         self._next_part = 1
         self._slots = asyncio.Semaphore(max(1, in_flight))
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self) -> list[str]:
+        """Abort what an earlier attempt for the same key left (it could not abort while
+        the endpoint was down), then begin; returns the ids of those aborted."""
+        stale = await asyncio.to_thread(self.client.list_multipart_uploads,
+                                        Bucket=self.bucket, Prefix=self.key)
+        aborted = []
+        for upload in stale.get("Uploads", []):
+            if upload["Key"] == self.key:
+                await asyncio.to_thread(self.client.abort_multipart_upload, Bucket=self.bucket,
+                                        Key=self.key, UploadId=upload["UploadId"])
+                aborted.append(upload["UploadId"])
         answer = await asyncio.to_thread(self.client.create_multipart_upload,
                                          Bucket=self.bucket, Key=self.key)
         self.upload_id = answer["UploadId"]
+        return aborted
 
     async def write(self, chunk: bytes) -> None:
+        """Parts are whole chunks joined once they reach the part size (S3 allows parts of
+        any size from 5 MiB up, so no part is cut and no buffer is copied twice)."""
         self.sha256.update(chunk)
         self.size += len(chunk)
-        self._buffer += chunk
-        while len(self._buffer) >= self.part_size:
-            part = bytes(self._buffer[:self.part_size])
-            del self._buffer[:self.part_size]
-            await self._send(part)
+        self._chunks.append(chunk)
+        self._buffered += len(chunk)
+        if self._buffered >= self.part_size:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        part = b"".join(self._chunks)
+        self._chunks.clear()
+        self._buffered = 0
+        await self._send(part)
 
     async def finish(self) -> tuple[str, int]:
         """Send the rest, complete the upload; (sha256 hex, size)."""
-        if self._buffer or self._next_part == 1:
-            await self._send(bytes(self._buffer))
-            self._buffer.clear()
+        if self._chunks or self._next_part == 1:
+            await self._flush()
         await self._settle()
         parts = [{"PartNumber": n, "ETag": self._parts[n]} for n in sorted(self._parts)]
         await asyncio.to_thread(self.client.complete_multipart_upload, Bucket=self.bucket,

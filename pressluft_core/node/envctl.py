@@ -921,6 +921,8 @@ def cmd_backup_stream(data: dict) -> None:
             "environment_id": env.env_id, "scope": scope,
             "wordpress_version": wp_version(release), "table_prefix": table_prefix(env),
             "backup_id": data.get("backup_id")}
+    for stale in (env.dir / "tmp").glob("backup-*.sql.zst"):  # left by a killed stream
+        stale.unlink(missing_ok=True)
     staged = env.dir / "tmp" / f"backup-{os.getpid()}.sql.zst"
     dump_size = 0
     try:

@@ -37,6 +37,7 @@ class Stack:
     token: str
     node_name: str
     sites_root: Path
+    home: Path
 
     def run(self, job_id: str) -> Job:
         return run_job(self.core, job_id)
@@ -112,7 +113,7 @@ def stack_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                 ssh_user=REAL_SSHD_USER, public_ip="127.0.0.1")
             job = core.nodes.provision(token, "e2e-node", sites_root=str(sites_root))
             assert run_job(core, job.id).status == "succeeded", log_text(core, job.id)
-            yield Stack(core, token, "e2e-node", sites_root)
+            yield Stack(core, token, "e2e-node", sites_root, home)
     finally:
         for env in Environment.select():
             remove_from_node(env)

@@ -6,19 +6,37 @@ refused before the target is touched."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pressluft_core.clock import to_iso
 from pressluft_core.jobs.handlers.envctl import node_names
-from pressluft_core.models import Backup, Environment
+from pressluft_core.models import Backup, Environment, Job, Node
+from tests.faultproxy import FaultProxy, fault_proxy
 from tests.s3server import S3Server, s3_server
 from tests.wordpress.stack import Stack, http_get, mysql
 
 __all__ = ["s3_server"]
 BIG_FILE_MB = int(os.environ.get("PRESSLUFT_TEST_BIG_UPLOAD_MB", "300"))
+MEMORY_TEST_MB = int(os.environ.get("PRESSLUFT_TEST_MEMORY_UPLOAD_MB", "2048"))
+# Peak RSS from the kernel's own accounting of the process (VmHWM; getrusage's ru_maxrss
+# would also count the forked parent's pages from before exec).
+MEASURED_CLI = ("import sys\n"
+                "from pressluft_core.cli.main import main\n"
+                "status = main(sys.argv[1:])\n"
+                "peak = [l.split()[1] for l in open('/proc/self/status') if "
+                "l.startswith('VmHWM:')][0]\n"
+                "print(f'peak_rss_kib={peak}', file=sys.stderr)\n"
+                "sys.exit(status)\n")
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +166,106 @@ def test_an_altered_object_is_refused_before_the_target_is_touched(
                                   key=lambda b: b.created_at)[-1].id)
     assert len(stack.core.backups.list(stack.token, "shop")) == jobs_before + 1
     assert pre.status == "pending"
+
+
+def cut_when_a_part_arrives(proxy: FaultProxy, s3: Any, bucket: str, key: str
+                            ) -> threading.Thread:
+    """Cut ``proxy`` as soon as the upload of ``key`` has its first part: mid-stream."""
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for upload in s3.list_multipart_uploads(Bucket=bucket, Prefix=key).get(
+                    "Uploads", []):
+                if s3.list_parts(Bucket=bucket, Key=key,
+                                 UploadId=upload["UploadId"]).get("Parts"):
+                    proxy.cut()
+                    return
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def queue_backup(stack: Stack) -> tuple[str, Backup]:
+    job = stack.core.backups.create(stack.token, "shop", "production", "full")
+    backup_id = json.loads(Job.get_by_id(job.id).payload_json)["backup_id"]
+    return job.id, Backup.get_by_id(backup_id)
+
+
+def retry_now(job_id: str) -> None:
+    Job.update(run_after=to_iso(datetime.now(UTC))).where(Job.id == job_id).execute()
+
+
+@pytest.mark.skipif(BIG_FILE_MB < 50, reason="needs a backup of several parts")
+def test_s3_going_away_mid_upload_fails_retries_and_leaves_nothing_half_written(
+        stack: Stack, shop: Environment, s3_server: S3Server, bucket: str) -> None:
+    s3 = s3_server.client()
+    with fault_proxy(int(s3_server.endpoint_url.rsplit(":", 1)[1])) as proxy:
+        stack.core.settings.set(stack.token, "s3_endpoint_url",
+                                f"http://127.0.0.1:{proxy.port}")
+        try:
+            job_id, backup = queue_backup(stack)
+            watcher = cut_when_a_part_arrives(proxy, s3, bucket, backup.storage_path)
+            first = stack.run(job_id)
+            watcher.join()
+            assert (first.status, first.error_code) == ("queued", "STEP_RETRYABLE"), \
+                stack.log(job_id)
+            assert Backup.get_by_id(backup.id).status == "failed"
+            proxy.restore()
+            retry_now(job_id)
+            second = stack.run(job_id)
+            assert second.status == "succeeded", stack.log(job_id)
+        finally:
+            stack.core.settings.set(stack.token, "s3_endpoint_url", s3_server.endpoint_url)
+    assert Backup.get_by_id(backup.id).status == "completed"
+    assert "aborted an incomplete upload left by an earlier attempt" in stack.log(job_id)
+    assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+@pytest.mark.skipif(BIG_FILE_MB < 50, reason="needs a backup of several parts")
+def test_ssh_dropping_mid_stream_fails_retries_and_leaves_nothing_half_written(
+        stack: Stack, shop: Environment, s3_server: S3Server, bucket: str) -> None:
+    s3 = s3_server.client()
+    node = Node.get(Node.name == stack.node_name)
+    with fault_proxy(node.ssh_port) as proxy:
+        Node.update(ssh_port=proxy.port).where(Node.id == node.id).execute()
+        try:
+            job_id, backup = queue_backup(stack)
+            watcher = cut_when_a_part_arrives(proxy, s3, bucket, backup.storage_path)
+            first = stack.run(job_id)
+            watcher.join()
+            assert (first.status, first.error_code) == ("queued", "CONNECTION_LOST"), \
+                stack.log(job_id)
+            assert Backup.get_by_id(backup.id).status == "failed"
+            assert not s3.list_multipart_uploads(Bucket=bucket).get("Uploads")
+            proxy.restore()
+            retry_now(job_id)
+            assert stack.run(job_id).status == "succeeded", stack.log(job_id)
+        finally:
+            Node.update(ssh_port=node.ssh_port).where(Node.id == node.id).execute()
+    assert Backup.get_by_id(backup.id).status == "completed"
+    tmp = stack.sites_root / shop.site_id / shop.id / "tmp"
+    assert not list(tmp.glob("backup-*.sql.zst"))
+
+
+def test_backup_of_2_gib_keeps_the_control_planes_memory_flat(
+        stack: Stack, shop: Environment, bucket: str) -> None:
+    """The backup runs in a CLI process of its own, which reports its own peak RSS when
+    the job has ended (about 120 MiB: 85 MiB of it is the process before any byte moves)."""
+    big = uploads_dir(stack, shop) / "memory-test.bin"
+    with open(big, "wb") as handle:
+        for _ in range(MEMORY_TEST_MB):
+            handle.write(os.urandom(1 << 20))
+    try:
+        env = dict(os.environ, PRESSLUFT_HOME=str(stack.home), PRESSLUFT_SESSION=stack.token)
+        done = subprocess.run([sys.executable, "-c", MEASURED_CLI, "backup", "create", "shop",
+                               "production", "--wait"], env=env, capture_output=True,
+                              text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-2000:]
+        peak_kib = int(done.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0])
+        assert peak_kib < 150 * 1024, f"peak RSS {peak_kib // 1024} MiB"
+        newest = stack.core.backups.list(stack.token, "shop", "production")[0]
+        assert newest.status == "completed" and newest.size_bytes > MEMORY_TEST_MB * 2**20
+    finally:
+        big.unlink()
