@@ -123,9 +123,15 @@ class Environment(BaseModel):
     updated_at = peewee.TextField()
     state_version = peewee.IntegerField(default=1)
     expires_at = peewee.TextField(null=True)  # addition (migration 6)
+    deleted_at = peewee.TextField(null=True)  # addition (migration 7)
 
     class Meta:
         table_name = "environments"
+
+    @classmethod
+    def live(cls, *fields: Any) -> peewee.ModelSelect:
+        """Environments that were not deleted (deleted rows stay for their history)."""
+        return cls.select(*fields).where(cls.deleted_at.is_null())
 
 
 class Release(BaseModel):

@@ -73,6 +73,13 @@ def env_health(args: argparse.Namespace) -> int:
     return _queued(app, job, args, f"health {args.site}/{args.env}")
 
 
+def env_delete(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.delete(token, args.site, args.env, confirm=args.confirm,
+                                  without_backup=args.without_backup)
+    return _queued(app, job, args, f"delete {args.site}/{args.env}")
+
+
 def env_releases(args: argparse.Namespace) -> int:
     app, token = _session(args)
     env = app.environments.get(token, args.site, args.env)
@@ -153,6 +160,14 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
         parser = add(env, name, handler, text, json_output=True)
         _site_env(parser)
         _wait(parser)
+    delete = add(env, "delete", env_delete, "delete a staging or clone environment (a full "
+                 "backup is taken first)", json_output=True)
+    _site_env(delete)
+    delete.add_argument("--confirm", required=True, metavar="SLUG",
+                        help="the environment's slug, typed again")
+    delete.add_argument("--without-backup", action="store_true",
+                        help="skip the backup (the environment's data is gone for good)")
+    _wait(delete)
     releases = add(env, "releases", env_releases, "list releases, newest first (* current)",
                    json_output=True)
     _site_env(releases)

@@ -11,7 +11,7 @@ from pathlib import Path
 from pressluft_core import validation
 from pressluft_core.clock import new_id, to_iso
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
-from pressluft_core.models import Environment, Node, Release, Setting
+from pressluft_core.models import Environment, Job, Node, Release, Setting
 from pressluft_core.preview import preview_url
 from pressluft_core.records import (
     Actor,
@@ -21,7 +21,7 @@ from pressluft_core.records import (
     from_row,
 )
 from pressluft_core.services import jobs
-from pressluft_core.services.base import Service, mutation
+from pressluft_core.services.base import Runtime, Service, mutation
 from pressluft_core.services.sites import find_site
 from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
 
@@ -32,7 +32,7 @@ MAX_EXPIRY_HOURS = 24 * 90
 class EnvironmentsService(Service):
     def list(self, token: str, site_ref: str | None = None) -> list[EnvironmentRecord]:
         self.auth.require(token)
-        query = Environment.select()
+        query = Environment.live()
         if site_ref:
             query = query.where(Environment.site_id == find_site(site_ref).id)
         rows = sorted(query, key=lambda e: (e.site_id, TYPE_ORDER[e.environment_type], e.slug))
@@ -160,6 +160,37 @@ class EnvironmentsService(Service):
                 "user": login["user"], "password": login["password"]}
 
 
+    @mutation("env.delete", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def delete(self, actor: Actor, site_ref: str, env_ref: str, *, confirm: str,
+               without_backup: bool = False) -> JobRecord:
+        """Queue ``env_delete``: a full backup first (unless ``without_backup``), then the
+        environment leaves its node and every list. ``confirm`` must repeat the slug.
+        Production cannot be deleted (delete the site instead)."""
+        env = find_environment(site_ref, env_ref)
+        if confirm != env.slug:
+            raise ValidationError("confirm", f"type the environment's slug ({env.slug}) to "
+                                             "confirm")
+        return queue_deletion(self.rt, env, without_backup=without_backup)
+
+
+def queue_deletion(rt: Runtime, env: Environment, *, without_backup: bool = False,
+                   reason: str = "asked by the operator") -> JobRecord:
+    """The one way an ``env_delete`` job is made (operator or expiry)."""
+    from pressluft_core.backups.rows import new_backup_row
+
+    if env.environment_type == "production":
+        raise StateError("a production environment cannot be deleted on its own")
+    if Job.select().where((Job.environment_id == env.id) & (Job.job_type == "env_delete")
+                          & Job.status.in_(("queued", "running"))).exists():
+        raise StateError(f"environment {env.slug} is already being deleted")
+    payload: dict[str, object] = {"reason": reason}
+    if not without_backup and env.current_release_id is not None:
+        payload["backup_id"] = new_backup_row(rt, env, "full").id
+    return jobs.enqueue(rt, "env_delete", site_id=env.site_id, environment_id=env.id,
+                        node_id=env.node_id, payload=payload)
+
+
 def previous_healthy_release(env: Environment) -> Release | None:
     current = Release.get_or_none(Release.id == env.current_release_id)
     query = Release.select().where((Release.environment_id == env.id)
@@ -180,10 +211,10 @@ def _require_active(env: Environment, verb: str) -> None:
 
 def find_environment(site_ref: str, env_ref: str) -> Environment:
     site = find_site(site_ref)
-    env = Environment.get_or_none(
+    env = Environment.live().where(
         (Environment.site_id == site.id)
         & ((Environment.id == env_ref) | (Environment.slug == env_ref))
-    )
+    ).first()
     if env is None:
         raise NotFoundError(f"site {site.slug!r} has no environment {env_ref!r}")
     return env

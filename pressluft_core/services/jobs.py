@@ -23,10 +23,10 @@ from pressluft_core.services.base import Runtime, Service, mutation
 SITE_JOB_TYPES = (
     "site_create", "site_import", "env_create", "env_deploy", "env_update", "env_restore",
     "env_promote", "backup_create", "domain_add", "domain_remove", "drift_check",
-    "health_check", "release_rollback",
+    "health_check", "release_rollback", "env_delete", "backup_verify",
 )
 NODE_JOB_TYPES = ("node_provision", "node_check", "noop")
-GLOBAL_JOB_TYPES = ("backup_cleanup",)
+GLOBAL_JOB_TYPES = ("backup_cleanup", "env_expiry", "backup_schedule")
 JOB_TYPES = SITE_JOB_TYPES + NODE_JOB_TYPES + GLOBAL_JOB_TYPES
 DEFAULT_MAX_ATTEMPTS = 3
 FORBIDDEN_PAYLOAD_KEYS = ("password", "secret", "private_key", "token", "credentials")

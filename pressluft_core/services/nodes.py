@@ -93,7 +93,7 @@ class NodesService(Service):
         payload: dict[str, object] = {"node_id": node.id, "sites_root": node.sites_root}
         if sites_root is not None:
             root = validation.absolute_path("sites_root", sites_root)
-            if root != node.sites_root and Environment.select().where(
+            if root != node.sites_root and Environment.live().where(
                     Environment.node_id == node.id).exists():
                 raise ValidationError("sites_root", f"node {node.name} already holds "
                                       f"environments under {node.sites_root}")

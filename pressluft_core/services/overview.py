@@ -107,7 +107,7 @@ class OverviewService(Service):
     def environments(self, token: str, site_ref: str) -> list[EnvironmentSummary]:
         self.auth.require(token)
         site = find_site(site_ref)
-        envs = list(Environment.select().where(Environment.site_id == site.id))
+        envs = list(Environment.live().where(Environment.site_id == site.id))
         envs.sort(key=lambda e: (TYPE_ORDER[e.environment_type], e.slug))
         nodes = dict(Node.select(Node.id, Node.name).tuples())
         release_ids = [e.current_release_id for e in envs if e.current_release_id]
@@ -141,7 +141,7 @@ class OverviewService(Service):
 
     def nodes(self, token: str) -> list[NodeSummary]:
         self.auth.require(token)
-        counts = dict(Environment.select(Environment.node_id, fn.COUNT(Environment.id))
+        counts = dict(Environment.live(Environment.node_id, fn.COUNT(Environment.id))
                       .group_by(Environment.node_id).tuples())
         return [NodeSummary(from_row(NodeRecord, node), counts.get(node.id, 0))
                 for node in Node.select().order_by(Node.name)]
@@ -152,7 +152,7 @@ class OverviewService(Service):
         slugs = dict(Site.select(Site.id, Site.slug).tuples())
         return sorted(
             ((slugs.get(e.site_id, "?"), from_row(EnvironmentRecord, e))
-             for e in Environment.select().where(Environment.node_id == node_id)),
+             for e in Environment.live().where(Environment.node_id == node_id)),
             key=lambda pair: (pair[0], TYPE_ORDER[pair[1].environment_type]))
 
     def site_slugs(self, token: str) -> dict[str, str]:
@@ -166,8 +166,8 @@ class OverviewService(Service):
                 Job.select(fn.MAX(Job.updated_at)).scalar())
         active = Job.select(Job.status, fn.COUNT(Job.id)).where(
             Job.status.in_(("queued", "running"))).group_by(Job.status).tuples()
-        envs = Environment.select(fn.COUNT(Environment.id),
-                                  fn.SUM(Environment.state_version)).tuples().get()
+        envs = Environment.live(fn.COUNT(Environment.id),
+                                fn.SUM(Environment.state_version)).tuples().get()
         sites = Site.select(fn.COUNT(Site.id), fn.SUM(Site.state_version)).tuples().get()
         nodes = Node.select(fn.COUNT(Node.id), fn.SUM(Node.state_version)).tuples().get()
         progress = Job.select(Job.id, Job.progress).where(Job.status == "running").tuples()

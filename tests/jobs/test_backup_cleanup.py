@@ -81,7 +81,8 @@ def test_dead_endpoint_fails_retryably_and_keeps_the_row(core, token, local_node
 def test_backup_cleanup_is_scheduled_daily(core, clock):
     load_handlers()
     assert any(p.job_type == "backup_cleanup" for p in PERIODIC)
-    scheduler = Scheduler(core.rt)
+    cleanup = [p for p in PERIODIC if p.job_type == "backup_cleanup"]
+    scheduler = Scheduler(core.rt, cleanup)
     assert len(scheduler.tick()) == 1 and scheduler.tick() == []
     clock.advance(days=1)
-    assert len(Scheduler(core.rt).tick()) == 1
+    assert len(Scheduler(core.rt, cleanup).tick()) == 1

@@ -269,3 +269,31 @@ def test_backup_of_2_gib_keeps_the_control_planes_memory_flat(
         assert newest.status == "completed" and newest.size_bytes > MEMORY_TEST_MB * 2**20
     finally:
         big.unlink()
+
+
+def test_an_expired_clone_is_backed_up_then_removed_from_the_node(
+        stack: Stack, shop: Environment, bucket: str) -> None:
+    from pressluft_core.db import write_transaction
+    from pressluft_core.services.jobs import enqueue
+
+    job = stack.core.environments.clone(stack.token, "shop", "production", "Temp", "temp",
+                                        environment_type="clone", expires_in_hours=2)
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    temp = stack.env("shop", "temp")
+    assert temp.expires_at is not None
+    Environment.update(expires_at="2000-01-01T00:00:00Z").where(
+        Environment.id == temp.id).execute()
+    with write_transaction(stack.core.rt.db):
+        expiry = enqueue(stack.core.rt, "env_expiry", payload={})
+    assert stack.run(expiry.id).status == "succeeded", stack.log(expiry.id)
+    (delete,) = Job.select().where((Job.environment_id == temp.id)
+                                   & (Job.job_type == "env_delete"))
+    assert stack.run(delete.id).status == "succeeded", stack.log(delete.id)
+    backup = Backup.get_by_id(json.loads(delete.payload_json)["backup_id"])
+    assert backup.status == "completed" and backup.environment_id == temp.id
+    user = node_names(temp.id)
+    assert subprocess.run(["id", user], capture_output=True).returncode != 0
+    assert user not in mysql("SHOW DATABASES").split()
+    assert not (stack.sites_root / temp.site_id / temp.id).exists()
+    assert "temp" not in [e.slug for e in stack.core.environments.list(stack.token, "shop")]
+    assert http_get(temp.preview_url)[0] == 0  # nginx no longer knows the name: 444
