@@ -124,6 +124,7 @@ class Environment(BaseModel):
     state_version = peewee.IntegerField(default=1)
     expires_at = peewee.TextField(null=True)  # addition (migration 6)
     deleted_at = peewee.TextField(null=True)  # addition (migration 7)
+    backup_schedule = peewee.TextField(null=True)  # addition (migration 8)
 
     class Meta:
         table_name = "environments"
@@ -160,6 +161,8 @@ class Backup(BaseModel):
     size_bytes = peewee.IntegerField(null=True)
     created_at = peewee.TextField()
     completed_at = peewee.TextField(null=True)
+    verified_at = peewee.TextField(null=True)  # addition (migration 8)
+    verify_result = peewee.TextField(null=True)  # addition (migration 8)
 
     class Meta:
         table_name = "backups"

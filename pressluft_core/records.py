@@ -74,6 +74,7 @@ class EnvironmentRecord:
     updated_at: str
     state_version: int
     expires_at: str | None = None
+    backup_schedule: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +161,8 @@ class BackupRecord:
     size_bytes: int | None
     created_at: str
     completed_at: str | None
+    verified_at: str | None = None
+    verify_result: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

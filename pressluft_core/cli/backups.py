@@ -23,9 +23,11 @@ def backup_list(args: argparse.Namespace) -> int:
         output.emit_json(backups)
         return 0
     output.table(((b.id[:8], b.backup_scope, b.status, _size(b.size_bytes),
-                   (b.checksum or "")[:12], b.created_at, b.retention_until)
+                   (b.checksum or "")[:12], b.created_at, b.retention_until,
+                   f"{b.verified_at} {b.verify_result}" if b.verified_at else "-")
                   for b in backups),
-                 ["id", "scope", "status", "size", "sha256", "created", "kept until"])
+                 ["id", "scope", "status", "size", "sha256", "created", "kept until",
+                  "last drill"])
     return 0
 
 
@@ -41,6 +43,12 @@ def backup_restore(args: argparse.Namespace) -> int:
     app, token = _session(args)
     job = app.backups.restore(token, args.backup, site_ref=args.site, target_env=args.to)
     return _queued(app, job, args, f"restore of backup {args.backup}")
+
+
+def backup_verify(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.backups.verify(token, args.backup)
+    return _queued(app, job, args, f"restore drill of backup {args.backup}")
 
 
 def backup_cleanup(args: argparse.Namespace) -> int:
@@ -73,6 +81,10 @@ def add_commands(add, groups) -> None:  # type: ignore[no-untyped-def]
     restore.add_argument("--to", metavar="ENV", help="another environment of the same site")
     restore.add_argument("--site", help="site of --to (default: the backup's)")
     _wait(restore)
+    verify = add(backup, "verify", backup_verify, "restore drill: restore into a throwaway "
+                 "environment, health-check, delete it, record the verdict", json_output=True)
+    verify.add_argument("backup", help="backup id (or at least 6 characters of it)")
+    _wait(verify)
     cleanup = add(backup, "cleanup", backup_cleanup, "expire backups past their retention "
                   "date now (also runs daily)", json_output=True)
     _wait(cleanup)

@@ -80,6 +80,16 @@ def env_delete(args: argparse.Namespace) -> int:
     return _queued(app, job, args, f"delete {args.site}/{args.env}")
 
 
+def env_schedule(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    env = app.environments.set_backup_schedule(token, args.site, args.env, args.schedule)
+    if args.json:
+        output.emit_json(env)
+    else:
+        print(f"{args.site}/{env.slug}: backups {env.backup_schedule or 'default'}")
+    return 0
+
+
 def env_releases(args: argparse.Namespace) -> int:
     app, token = _session(args)
     env = app.environments.get(token, args.site, args.env)
@@ -168,6 +178,11 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
     delete.add_argument("--without-backup", action="store_true",
                         help="skip the backup (the environment's data is gone for good)")
     _wait(delete)
+    schedule = add(env, "schedule", env_schedule, "scheduled full backups: daily, off, or "
+                   "default (production daily, others off) at the backup_hour setting",
+                   json_output=True)
+    _site_env(schedule)
+    schedule.add_argument("schedule", choices=["daily", "off", "default"])
     releases = add(env, "releases", env_releases, "list releases, newest first (* current)",
                    json_output=True)
     _site_env(releases)

@@ -78,6 +78,20 @@ class BackupsService(Service):
                             payload={"backup_id": backup.id, "pre_restore_backup_id": pre.id},
                             max_attempts=2)
 
+    @mutation("backup.verify", "environment", resource_id=lambda job: job.environment_id,
+              target="backup_ref")
+    def verify(self, actor: Actor, backup_ref: str) -> JobRecord:
+        """Queue a restore drill: the backup restored into a throwaway environment on the
+        same node, health-checked, the throwaway deleted; the verdict lands on the backup."""
+        backup = find_backup(backup_ref)
+        if backup.status != "completed":
+            raise StateError(f"backup {backup.id[:8]} is {backup.status}; only completed "
+                             "backups can be verified")
+        env = Environment.get_by_id(backup.environment_id)
+        return jobs.enqueue(self.rt, "backup_verify", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id,
+                            payload={"backup_id": backup.id}, max_attempts=1)
+
     @mutation("backup.cleanup", "backup", resource_id=lambda job: job.id)
     def cleanup(self, actor: Actor) -> JobRecord:
         return jobs.enqueue(self.rt, "backup_cleanup", payload={}, max_attempts=3)

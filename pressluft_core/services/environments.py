@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pressluft_core import validation
 from pressluft_core.clock import new_id, to_iso
+from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
 from pressluft_core.models import Environment, Job, Node, Release, Setting
 from pressluft_core.preview import preview_url
@@ -172,6 +173,19 @@ class EnvironmentsService(Service):
             raise ValidationError("confirm", f"type the environment's slug ({env.slug}) to "
                                              "confirm")
         return queue_deletion(self.rt, env, without_backup=without_backup)
+
+
+    @mutation("env.backup_schedule", "environment", resource_id=lambda env: env.id,
+              target="env_ref")
+    def set_backup_schedule(self, actor: Actor, site_ref: str, env_ref: str,
+                            schedule: str) -> EnvironmentRecord:
+        """``daily``, ``off`` or ``default`` (production daily, others off); backups run
+        at the ``backup_hour`` setting."""
+        env = find_environment(site_ref, env_ref)
+        schedule = validation.one_of("schedule", schedule, ("daily", "off", "default"))
+        update_versioned(Environment, env.id, env.state_version, self.rt.clock,
+                         backup_schedule=None if schedule == "default" else schedule)
+        return from_row(EnvironmentRecord, Environment.get_by_id(env.id))
 
 
 def queue_deletion(rt: Runtime, env: Environment, *, without_backup: bool = False,

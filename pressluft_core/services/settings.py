@@ -78,6 +78,18 @@ def _provider(key: str, value: str) -> str:
     return validation.slug(key, value)
 
 
+def _hour(key: str, value: str) -> str:
+    if not value.isdigit() or not 0 <= int(value) <= 23:
+        raise ValidationError(key, f"{value!r} is not an hour from 0 to 23")
+    return str(int(value))
+
+
+def _weekday(key: str, value: str) -> str:
+    if not value.isdigit() or not 0 <= int(value) <= 6:
+        raise ValidationError(key, f"{value!r} is not a weekday from 0 (Monday) to 6")
+    return value
+
+
 def _wordpress_source(key: str, value: str) -> str:
     """A release tarball URL, or a tarball or directory path on each node."""
     if value.startswith(("http://", "https://")):
@@ -113,6 +125,9 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
     SettingSpec("acme_directory_url", "ACME directory for certificates", _url,
                 default="https://acme-v02.api.letsencrypt.org/directory"),
     SettingSpec("acme_email", "account email for the ACME server", validation.email),
+    SettingSpec("backup_hour", "UTC hour of scheduled backups (0-23)", _hour, default="3"),
+    SettingSpec("backup_verify_weekday", "weekday of restore drills (0 = Monday)", _weekday,
+                default="6"),
     SettingSpec("wordpress_source", "WordPress core for new sites: tarball URL, or a "
                 "tarball/directory path on the node", _wordpress_source,
                 default="https://wordpress.org/latest.tar.gz"),

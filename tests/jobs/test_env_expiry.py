@@ -31,8 +31,8 @@ def make_env(core, site_id: str, node_id: str, slug: str, env_type: str,  # type
     return env_id
 
 
-@pytest.fixture
-def site(core, token, local_node):  # type: ignore[no-untyped-def]
+@pytest.fixture(name="site")
+def site_fixture(core, token, local_node):  # type: ignore[no-untyped-def]
     core.sites.create(token, "Temp Site", "temp-site")
     site = Site.get(Site.slug == "temp-site")
     return site, local_node

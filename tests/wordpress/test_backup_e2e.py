@@ -297,3 +297,19 @@ def test_an_expired_clone_is_backed_up_then_removed_from_the_node(
     assert not (stack.sites_root / temp.site_id / temp.id).exists()
     assert "temp" not in [e.slug for e in stack.core.environments.list(stack.token, "shop")]
     assert http_get(temp.preview_url)[0] == 0  # nginx no longer knows the name: 444
+
+
+def test_a_restore_drill_proves_the_backup_and_leaves_nothing_behind(
+        stack: Stack, shop: Environment, bucket: str) -> None:
+    backup = backup_of(stack, "production")
+    users_before = subprocess.run(["getent", "passwd"], capture_output=True).stdout
+    job = stack.core.backups.verify(stack.token, backup.id)
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    checked = Backup.get_by_id(backup.id)
+    assert checked.verify_result == "healthy" and checked.verified_at
+    assert subprocess.run(["getent", "passwd"], capture_output=True).stdout == users_before
+    assert not [e for e in stack.core.environments.list(stack.token, "shop")
+                if e.slug.startswith("drill-")]
+    drill = Environment.get(Environment.slug.startswith("deleted-")
+                            & Environment.name.startswith("Restore drill"))
+    assert not (stack.sites_root / drill.site_id / drill.id).exists()

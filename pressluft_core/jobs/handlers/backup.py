@@ -37,7 +37,11 @@ BACKUP_CREATE = job_type("backup_create", ("stream the archive to S3", _create),
 
 
 async def _verify(ctx: JobContext) -> None:
-    backup = _backup(ctx)
+    await verify_checksum(ctx, _backup(ctx))
+
+
+async def verify_checksum(ctx: JobContext, backup: Backup) -> None:
+    """Read the whole object back and compare SHA-256 and size with the record."""
     if backup.status != "completed" or not backup.checksum:
         raise JobFailure("PRECONDITION", f"backup {backup.id[:8]} is {backup.status}, not "
                                          "completed: it cannot be restored")
@@ -64,7 +68,12 @@ async def _pre_restore_backup(ctx: JobContext) -> None:
 
 
 async def _stage(ctx: JobContext) -> None:
-    env, backup = common.environment(ctx), _backup(ctx)
+    await stage_backup(ctx, common.environment(ctx), _backup(ctx))
+
+
+async def stage_backup(ctx: JobContext, env: Environment, backup: Backup) -> None:
+    """Stream the backup into ``env``'s node beside the live site (``restore-stream``);
+    sets ``staged_db``/``staged_files`` (and the new release) in ``ctx.state``."""
     release_id, name = common.planned_release(ctx)
     config = StorageConfig.from_settings(ctx.rt)
     client = config.client()
@@ -106,7 +115,10 @@ def env_path(env: Environment) -> str:
 
 
 async def _swap(ctx: JobContext) -> None:
-    env = common.environment(ctx)
+    await swap_in(ctx, common.environment(ctx))
+
+
+async def swap_in(ctx: JobContext, env: Environment) -> None:
     ctx.state["previous_release_id"] = env.current_release_id
     flags = {"restore_id": ctx.job.id[:8], "db": ctx.state["staged_db"],
              "files": ctx.state["staged_files"]}
