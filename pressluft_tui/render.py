@@ -4,6 +4,8 @@ database becomes a ``Text`` here, so nothing an operator typed is ever read as m
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions
@@ -11,6 +13,9 @@ from rich.measure import Measurement
 from rich.text import Text
 
 from pressluft_core.clock import parse_iso
+
+if TYPE_CHECKING:
+    from pressluft_core.records import ReleaseRecord
 
 STATUS_STYLES = {
     "active": "green", "succeeded": "green", "healthy": "green", "clean": "green",
@@ -48,6 +53,16 @@ def status(value: str | None) -> Text:
 def env_badge(environment_type: str) -> Text:
     label, style = ENV_BADGES.get(environment_type, (environment_type, ""))
     return Cell(f" {label} ", style=style)
+
+
+def release_name(release: ReleaseRecord | None) -> str:
+    """A release as the node knows it: the name of its directory."""
+    return PurePosixPath(release.path).name if release else "—"
+
+
+def current_marker(is_current: bool) -> Text:
+    """The release an environment serves: a shape, not only a colour."""
+    return Cell("●", style="bold green") if is_current else Cell("")
 
 
 def plain(value: object) -> Text:

@@ -30,7 +30,8 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             with TabPane("Overview", id="tab-overview"):
                 yield Static(id="env-overview")
             with TabPane("Releases", id="tab-releases"):
-                yield ResourceTable(("Release", "Source", "Ref", "Health", "Created"),
+                # The source ref (a git URL and ref) is the widest: it goes last.
+                yield ResourceTable(("", "Release", "Health", "Created", "Source", "Ref"),
                                     "No releases yet: the first comes with the site's "
                                     "creation; deploy to add more.", id="releases-table")
             with TabPane("Backups", id="tab-backups"):
@@ -66,7 +67,7 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             ("Promotion preset", render.plain(env.promotion_preset)),
             ("Drift", Text.assemble(render.status(env.drift_status), " ",
                                     render.ago(env.drift_checked_at, now))),
-            ("Current release", render.short_id(env.current_release_id)),
+            ("Current release", _current_release(data)),
             ("Created", render.plain(env.created_at)),
             ("Id", render.plain(env.id)),
         ]
@@ -75,9 +76,10 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             for label, value in overview))
         primary = env.primary_domain_id
         self.query_one("#releases-table", ResourceTable).set_rows([
-            (r.id, [render.short_id(r.id), render.plain(r.source_type),
-                    render.plain(r.source_ref), render.status(r.health_status),
-                    render.plain(r.created_at)]) for r in data.releases])
+            (r.id, [render.current_marker(r.id == env.current_release_id),
+                    render.plain(render.release_name(r)), render.status(r.health_status),
+                    render.plain(r.created_at), render.plain(r.source_type),
+                    render.plain(r.source_ref)]) for r in data.releases])
         self.query_one("#backups-table", ResourceTable).set_rows([
             (b.id, [render.short_id(b.id), render.plain(b.backup_scope),
                     render.status(b.status), render.plain(_size(b.size_bytes)),
@@ -90,6 +92,15 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         self.query_one("#drift-table", ResourceTable).set_rows([
             (c.id, [render.plain(c.checked_at), render.plain(c.promotion_preset),
                     render.status(c.status)]) for c in data.drift_checks])
+
+
+def _current_release(data: EnvironmentDetail) -> Text:
+    current = next((r for r in data.releases
+                    if r.id == data.environment.current_release_id), None)
+    if current is None:
+        return render.short_id(data.environment.current_release_id)
+    return Text.assemble(render.plain(render.release_name(current)), "  ",
+                         render.status(current.health_status))
 
 
 def _size(size: int | None) -> str:

@@ -4,6 +4,7 @@ every run, so snapshots compare."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -93,7 +94,37 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
                    "found; check the URL and the deploy key", "fatal: repository not found")
         with write_transaction(core.db):
             enqueue(core.rt, "noop", node_id=web2.id, payload={})
+        _release_history(core, acme_prod)
         return token
+
+
+ACME_GIT = "https://git.example.net/acme/shop.git"
+ACME_ADMIN = {"user": "pl-admin-acme", "password": "crumpet-Velvet-7-harbour"}
+
+
+def _release_history(core: Pressluft, env_id: str) -> None:
+    """acme production after a few deploys: the first release from the site's creation,
+    two healthy git deploys (the newer serving), and a newer one that failed its health
+    check and was rolled back automatically. Plus the WordPress login site_create keeps."""
+    first = Environment.get_by_id(env_id).current_release_id
+    root = "/var/www/sites/wp3f1c2a9b4d7e/releases"
+    Release.update(created_at="2026-02-20T09:00:00Z", path=f"{root}/20260220T090000Z").where(
+        Release.id == first).execute()
+    history = (("20260225T141000Z", "main", "healthy", "commit 4f2a9c1"),
+               ("20260301T114000Z", "v2.1.0", "healthy", "commit 9be01d7"),
+               ("20260301T115200Z", "feature/checkout", "unhealthy",
+                "health check failed (HTTP 500); rolled back automatically"))
+    ids = []
+    for name, ref, health, notes in history:
+        release = str(uuid.UUID(int=random.Random(f"{env_id}/{name}").getrandbits(128),
+                                version=4))
+        created = f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}Z"
+        Release.insert(id=release, environment_id=env_id, source_type="git",
+                       source_ref=f"{ACME_GIT}#{ref}", path=f"{root}/{name}",
+                       health_status=health, notes=notes, created_at=created).execute()
+        ids.append(release)
+    Environment.update(current_release_id=ids[1]).where(Environment.id == env_id).execute()
+    core.rt.secrets.put(f"env.{env_id}.wp_admin", json.dumps(ACME_ADMIN))
 
 
 def _finish_site(core: Pressluft, job, clock: ManualClock) -> None:  # type: ignore[no-untyped-def]
