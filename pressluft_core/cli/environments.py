@@ -73,6 +73,15 @@ def env_health(args: argparse.Namespace) -> int:
     return _queued(app, job, args, f"health {args.site}/{args.env}")
 
 
+def env_update(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    packages = [("plugin", path) for path in args.plugin or []] + \
+        [("theme", path) for path in args.theme or []]
+    job = app.environments.update(token, args.site, args.env, args.scope,
+                                  packages=packages, override=args.override)
+    return _queued(app, job, args, f"update {args.site}/{args.env}")
+
+
 def env_delete(args: argparse.Namespace) -> int:
     app, token = _session(args)
     job = app.environments.delete(token, args.site, args.env, confirm=args.confirm,
@@ -170,6 +179,18 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
         parser = add(env, name, handler, text, json_output=True)
         _site_env(parser)
         _wait(parser)
+    update = add(env, "update", env_update, "update WordPress core, plugins or themes with "
+                 "WordPress's upgrader (database backup first; release and database rolled "
+                 "back when unhealthy)", json_output=True)
+    _site_env(update)
+    update.add_argument("--scope", default="all", choices=["core", "plugins", "themes", "all"])
+    update.add_argument("--plugin", action="append", metavar="ZIP",
+                        help="install/upgrade this plugin zip instead (repeatable)")
+    update.add_argument("--theme", action="append", metavar="ZIP",
+                        help="install/upgrade this theme zip instead (repeatable)")
+    update.add_argument("--override", action="store_true", help="update production although "
+                        "the same update has not succeeded elsewhere in the last 7 days")
+    _wait(update)
     delete = add(env, "delete", env_delete, "delete a staging or clone environment (a full "
                  "backup is taken first)", json_output=True)
     _site_env(delete)

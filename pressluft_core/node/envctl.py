@@ -313,7 +313,8 @@ def wp_config(env: Env, data: dict, salts: str) -> str:
         f"define('WP_SITEURL', {php_string(env.url)});",
         "define('WP_ENVIRONMENT_TYPE', "
         f"{php_string(str(data.get('wp_environment', 'production')))});",
-        "define('DISALLOW_FILE_MODS', true);  // releases are immutable: updates are jobs",
+        "// Releases are immutable: updates are jobs (which run on a copy with this off).",
+        "if (!defined('DISALLOW_FILE_MODS')) { define('DISALLOW_FILE_MODS', true); }",
         "define('AUTOMATIC_UPDATER_DISABLED', true);",
         f"define('WP_TEMP_DIR', {php_string(str(env.dir / 'tmp'))});",
         salts.rstrip(),
@@ -835,6 +836,44 @@ def cmd_release_from_archive(data: dict) -> dict:
     return {"path": str(release)}
 
 
+def cmd_update_release(data: dict) -> dict:
+    """A new release: a copy of the current one, updated by WordPress's own upgrader as the
+    environment's user (the copy is theirs while it runs, root's again afterwards)."""
+    env = Env(data)
+    release = env.release_dir(data.get("release"))
+    helper = install_lib(data.get("wp_helper"), "wp_helper.php")
+    packages = []
+    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
+        shutil.chown(work, env.user, env.user)
+        for package in data.get("packages") or []:
+            kind, path = package.get("type"), package.get("path")
+            if kind not in ("plugin", "theme") or not isinstance(path, str) or \
+                    not path.endswith(".zip") or not os.path.isfile(path):
+                raise Refused(f"package {package!r} is not a plugin/theme .zip on the node")
+            local = Path(work) / f"{len(packages)}-{Path(path).name}"
+            shutil.copyfile(path, local)
+            shutil.chown(local, env.user, env.user)
+            packages.append({"type": kind, "path": str(local)})
+        building = fresh_building_dir(env, release)
+        copy_current(env, building)
+        link_shared(env, building)
+        run(["chown", "-R", "--no-dereference", f"{env.user}:{env.user}", str(building)])
+        proc = run(["php", helper, str(building), "update"], user=env.user, check=False,
+                   input=json.dumps({"scope": data.get("scope", "all"), "url": env.url,
+                                     "packages": packages}).encode(), timeout=1800)
+        answer = last_json(proc.stdout)
+        for line in answer.get("updated", []):
+            say(f"updated {line}")
+        if proc.returncode != 0 or not answer:
+            shutil.rmtree(building, ignore_errors=True)
+            why = "; ".join(answer.get("failed", [])) or (proc.stderr + proc.stdout).decode(
+                errors="replace")[-1500:]
+            raise Failed(f"the WordPress upgrader failed: {why}")
+        finish_release(env, building, release)
+    say(f"built release {release.name}: {len(answer.get('updated', []))} update(s)")
+    return {"path": str(release), "updated": answer.get("updated", [])}
+
+
 def cmd_remove_release(data: dict) -> dict:
     env = Env(data)
     release = env.release_dir(data.get("release"))
@@ -1145,6 +1184,7 @@ COMMANDS = {
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
     "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
     "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
+    "update-release": cmd_update_release,
     "remove": cmd_remove, "backup-estimate": cmd_backup_estimate,
     "restore-swap": cmd_restore_swap, "restore-undo": cmd_restore_undo,
     "restore-finish": cmd_restore_finish,

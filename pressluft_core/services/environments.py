@@ -27,6 +27,7 @@ from pressluft_core.services.sites import find_site
 from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
 
 TYPE_ORDER = {"production": 0, "staging": 1, "clone": 2}
+UPDATE_SCOPES = ("core", "plugins", "themes", "all")
 MAX_EXPIRY_HOURS = 24 * 90
 
 
@@ -161,6 +162,42 @@ class EnvironmentsService(Service):
                 "user": login["user"], "password": login["password"]}
 
 
+    @mutation("env.update", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def update(self, actor: Actor, site_ref: str, env_ref: str, scope: str = "all", *,
+               packages: list[tuple[str, str]] | None = None, override: bool = False
+               ) -> JobRecord:
+        """Queue ``env_update`` (``core``, ``plugins``, ``themes`` or ``all``; or explicit
+        plugin/theme zips on this machine as ``(type, path)``). Production is updated only
+        after the same scope succeeded on one of the site's other environments in the last
+        7 days, unless ``override``."""
+        from pressluft_core.backups.rows import new_backup_row
+
+        env = find_environment(site_ref, env_ref)
+        _require_active(env, "updated")
+        scope = validation.one_of("scope", scope, UPDATE_SCOPES)
+        stored = []
+        for kind, path in packages or []:
+            kind = validation.one_of("package type", kind, ("plugin", "theme"))
+            if not str(path).endswith(".zip"):
+                raise ValidationError("package", f"{path!r} is not a .zip")
+            check_archive("package", str(path))
+            uploads = self.rt.paths.data_dir / "uploads"
+            uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
+            copy = uploads / f"{new_id()}.zip"
+            shutil.copyfile(path, copy)
+            stored.append({"type": kind, "archive": str(copy), "name": Path(path).name})
+        if env.environment_type == "production" and not override and not \
+                _tried_elsewhere(self.rt, env, scope, bool(stored)):
+            raise StateError(f"update {scope} has not succeeded on a staging or clone "
+                             "environment of this site in the last 7 days: update one first, "
+                             "or override")
+        backup = new_backup_row(self.rt, env, "db")
+        return jobs.enqueue(self.rt, "env_update", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id, max_attempts=1,
+                            payload={"scope": scope, "packages": stored,
+                                     "db_backup_id": backup.id})
+
     @mutation("env.delete", "environment", resource_id=lambda job: job.environment_id,
               target="env_ref")
     def delete(self, actor: Actor, site_ref: str, env_ref: str, *, confirm: str,
@@ -203,6 +240,19 @@ def queue_deletion(rt: Runtime, env: Environment, *, without_backup: bool = Fals
         payload["backup_id"] = new_backup_row(rt, env, "full").id
     return jobs.enqueue(rt, "env_delete", site_id=env.site_id, environment_id=env.id,
                         node_id=env.node_id, payload=payload)
+
+
+def _tried_elsewhere(rt: Runtime, env: Environment, scope: str, packages: bool) -> bool:
+    since = to_iso(rt.clock.now() - timedelta(days=7))
+    others = Environment.select(Environment.id).where(
+        (Environment.site_id == env.site_id) & (Environment.id != env.id))
+    for job in Job.select().where((Job.job_type == "env_update") & (Job.status == "succeeded")
+                                  & (Job.environment_id.in_(others))
+                                  & (Job.finished_at >= since)):
+        payload = json.loads(job.payload_json)
+        if payload.get("scope") == scope and bool(payload.get("packages")) == packages:
+            return True
+    return False
 
 
 def previous_healthy_release(env: Environment) -> Release | None:

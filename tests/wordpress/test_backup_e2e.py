@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 import pytest
 
 from pressluft_core.clock import to_iso
+from pressluft_core.errors import StateError
 from pressluft_core.jobs.handlers.envctl import node_names
-from pressluft_core.models import Backup, Environment, Job, Node
+from pressluft_core.models import Backup, Environment, Job, Node, Release
 from tests.faultproxy import FaultProxy, fault_proxy
 from tests.s3server import S3Server, s3_server
 from tests.wordpress.stack import Stack, http_get, mysql
@@ -313,3 +315,49 @@ def test_a_restore_drill_proves_the_backup_and_leaves_nothing_behind(
     drill = Environment.get(Environment.slug.startswith("deleted-")
                             & Environment.name.startswith("Restore drill"))
     assert not (stack.sites_root / drill.site_id / drill.id).exists()
+
+
+def plugin_zip(path: Path, version: str, body: str = "") -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("e2e-plugin/e2e-plugin.php",
+                    f"<?php\n/*\nPlugin Name: E2E Plugin\nVersion: {version}\n*/\n{body}")
+    return path
+
+
+def test_plugin_update_on_staging_then_a_fatal_one_rolls_back_release_and_database(
+        stack: Stack, shop: Environment, bucket: str, tmp_path: Path) -> None:
+    staging = stack.env("shop", "staging")
+    db = node_names(staging.id)
+    with pytest.raises(StateError, match="7 days"):
+        stack.core.environments.update(stack.token, "shop", "production", "all",
+                                       packages=[("plugin", str(plugin_zip(
+                                           tmp_path / "v1.zip", "1.0")))])
+    job = stack.core.environments.update(stack.token, "shop", "staging", "all",
+                                         packages=[("plugin", str(tmp_path / "v1.zip"))])
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    release = Release.get_by_id(stack.env("shop", "staging").current_release_id)
+    assert (Path(release.path) / "wp-content/plugins/e2e-plugin/e2e-plugin.php").is_file()
+    assert "plugin: v1.zip" in (release.notes or "") or "plugin" in (release.notes or "")
+    mysql("UPDATE wp_options SET option_value = "
+          "'a:1:{i:0;s:25:\"e2e-plugin/e2e-plugin.php\";}' WHERE option_name = "
+          "'active_plugins'", db)
+    assert http_get(staging.preview_url)[0] == 200
+    good = stack.env("shop", "staging").current_release_id
+    before = table_checksums(db)
+
+    fatal = plugin_zip(tmp_path / "v2.zip", "2.0", "pressluft_e2e_undefined_function();\n")
+    job = stack.core.environments.update(stack.token, "shop", "staging", "all",
+                                         packages=[("plugin", str(fatal))])
+    failed = stack.run(job.id)
+    assert (failed.status, failed.error_code) == ("failed", "HEALTH_CHECK_FAILED"), \
+        stack.log(job.id)
+    assert "database was restored" in failed.error_message
+    after = stack.env("shop", "staging")
+    assert after.status == "active" and after.current_release_id == good
+    assert table_checksums(db) == before
+    assert http_get(staging.preview_url)[0] == 200
+    assert http_get(shop.preview_url)[0] == 200
+    # Production may now take the update that succeeded on staging (v1).
+    queued = stack.core.environments.update(stack.token, "shop", "production", "all",
+                                            packages=[("plugin", str(tmp_path / "v1.zip"))])
+    assert queued.job_type == "env_update"
