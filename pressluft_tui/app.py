@@ -13,6 +13,7 @@ from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.actions import ConsoleActions
 from pressluft_tui.commands import PROVIDERS
+from pressluft_tui.env_actions import EnvironmentActions
 from pressluft_tui.live import LiveUpdates
 from pressluft_tui.messages import DataChanged, JobFailed, LoggedIn
 from pressluft_tui.resources import stylesheet
@@ -22,7 +23,7 @@ from pressluft_tui.screens.login import LoginScreen
 from pressluft_tui.screens.sites import SitesScreen
 
 
-class PressluftApp(ConsoleActions, App[None]):
+class PressluftApp(ConsoleActions, EnvironmentActions, App[None]):
     TITLE = "Pressluft"
     CSS_PATH = [stylesheet("app.tcss")]
     COMMANDS = App.COMMANDS | PROVIDERS

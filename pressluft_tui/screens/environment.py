@@ -1,10 +1,12 @@
 """One environment: overview, releases, backups, domains and drift, as tabs. Each empty
-tab says what to do to fill it."""
+tab says what to do to fill it. Its keys clone, deploy, roll back, check health and
+reveal the WordPress login (see :mod:`pressluft_tui.env_actions`)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from pressluft_core.services.overview import EnvironmentDetail
@@ -17,16 +19,25 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
     # The tab bar, not the first table: focusing a table inside a tab would open that tab
     # instead of the overview. left/right switch tabs, tab moves into the table.
     AUTO_FOCUS = "Tabs"
+    # `r` stays Refresh (as on every screen): rollback is `b`, so a habit cannot roll back.
+    BINDINGS = [
+        Binding("c", "clone", "Clone…", id="env.clone"),
+        Binding("d", "deploy", "Deploy…", id="env.deploy"),
+        Binding("b", "rollback", "Roll back", id="env.rollback"),
+        Binding("h", "health", "Health", id="env.health"),
+        Binding("w", "login", "WP login", id="env.login"),
+    ]
 
-    def __init__(self, site_id: str, environment_id: str) -> None:
+    def __init__(self, site_id: str, environment_id: str, *, tab: str = "") -> None:
         super().__init__()
         self.site_id = site_id
         self.environment_id = environment_id
+        self._initial_tab = tab
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="env-title", classes="summary")
-        with TabbedContent(id="env-tabs"):
+        with TabbedContent(id="env-tabs", initial=self._initial_tab):
             with TabPane("Overview", id="tab-overview"):
                 yield Static(id="env-overview")
             with TabPane("Releases", id="tab-releases"):
@@ -92,6 +103,24 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         self.query_one("#drift-table", ResourceTable).set_rows([
             (c.id, [render.plain(c.checked_at), render.plain(c.promotion_preset),
                     render.status(c.status)]) for c in data.drift_checks])
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one("#env-tabs", TabbedContent).active = tab
+
+    def action_clone(self) -> None:
+        self.console.clone_environment(self.site_id, self.environment_id)
+
+    def action_deploy(self) -> None:
+        self.console.deploy_environment(self.site_id, self.environment_id)
+
+    def action_rollback(self) -> None:
+        self.console.rollback_environment(self.site_id, self.environment_id)
+
+    def action_health(self) -> None:
+        self.console.check_environment_health(self.site_id, self.environment_id)
+
+    def action_login(self) -> None:
+        self.console.show_wordpress_login(self.site_id, self.environment_id)
 
 
 def _current_release(data: EnvironmentDetail) -> Text:

@@ -18,7 +18,10 @@ SiteData = tuple[SiteRecord, list[EnvironmentSummary]]
 
 
 class SiteScreen(ResourceScreen[SiteData]):
-    BINDINGS = [Binding("j", "jobs", "Site jobs", id="site.jobs")]
+    BINDINGS = [
+        Binding("c", "clone", "Clone…", id="site.clone"),
+        Binding("j", "jobs", "Site jobs", id="site.jobs"),
+    ]
 
     def __init__(self, site_id: str) -> None:
         super().__init__()
@@ -55,6 +58,12 @@ class SiteScreen(ResourceScreen[SiteData]):
 
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
         self.console.open_environment(self.site_id, event.key)
+
+    def action_clone(self) -> None:
+        """Clone the selected environment (production, unless another row is chosen)."""
+        env_id = self.query_one(ResourceTable).selected_key
+        if env_id is not None:
+            self.console.clone_environment(self.site_id, env_id)
 
     def action_jobs(self) -> None:
         self.console.open_jobs(site_id=self.site_id)

@@ -200,3 +200,197 @@ async def test_provisioning_a_node_from_the_console_asks_then_queues_the_job(see
             seeded.jobs.list(app.token, job_type="node_provision")))
         job = seeded.jobs.list(app.token, job_type="node_provision")[0]
         assert job.node_id == seeded.nodes.get(app.token, "local").id
+
+
+# -- environment actions: clone, deploy, rollback, login ----------------------------------
+
+
+async def _open_environment(pilot, slug: str = "production") -> None:  # type: ignore[no-untyped-def]
+    """From the sites list into acme (the first site) and one of its environments."""
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.site import SiteScreen
+
+    await settle(pilot)
+    await pilot.press("enter")
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, SiteScreen))
+    await settle(pilot)
+    rows = ("production", "staging", "try-plugin")  # the order the site screen shows
+    await pilot.press(*["down"] * rows.index(slug), "enter")
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, EnvironmentScreen))
+    await settle(pilot)
+
+
+async def test_clone_of_production_from_the_site_screen_queues_env_create(seeded, make_app):
+    from pressluft_core.models import Environment
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.form import FormScreen
+    from pressluft_tui.screens.site import SiteScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # acme; its production row is selected
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SiteScreen))
+        await settle(pilot)
+        await pilot.press("c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        await pilot.press(*typed("QA Review"), "enter", *typed("qa-review"), "enter")
+        await pilot.press("right", "enter")  # type: clone
+        await pilot.press("right", "enter")  # quarantine: no
+        await pilot.press("space", "enter")  # WP-Cron: on
+        await pilot.press(*typed("48"), "enter")  # expires after 48 hours; submits
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="env_create")))
+        assert not isinstance(app.screen, ConfirmScreen)  # production is only read
+        job = seeded.jobs.list(app.token, job_type="env_create")[0]
+        production = seeded.environments.get(app.token, "acme", "production")
+        assert job.payload == {"source_environment_id": production.id,
+                               "quarantine": False, "cron": True}
+        clone = Environment.get_by_id(job.environment_id)
+        assert (clone.slug, clone.name, clone.environment_type, clone.status) == (
+            "qa-review", "QA Review", "clone", "cloning")
+        assert clone.expires_at == "2026-03-03T12:01:00Z"  # the seed's clock + 48 h
+
+
+async def test_deploy_to_production_asks_first_then_queues_env_deploy(seeded, make_app):
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        await pilot.press(*typed("https://git.example.net/acme/shop.git"), "enter")
+        await pilot.press(*["backspace"] * 4, *typed("v2.2.0"), "enter")  # was "main"
+        await pilot.press("enter")  # no archive: submits
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert app.screen.has_class("danger")
+        text = " ".join(str(s.render()) for s in app.screen.query(".confirm-line"))
+        assert "v2.2.0" in text and "20260301T114000Z" in text  # where it would go back
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")  # asked first
+
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="env_deploy")))
+        assert isinstance(app.screen, EnvironmentScreen)
+        job = seeded.jobs.list(app.token, job_type="env_deploy")[0]
+        production = seeded.environments.get(app.token, "acme", "production")
+        assert job.environment_id == production.id
+        assert job.payload == {"git_url": "https://git.example.net/acme/shop.git",
+                               "git_ref": "v2.2.0"}
+
+
+async def test_deploy_to_production_cancelled_queues_nothing(seeded, make_app):
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        await pilot.press(*typed("git@git.example.net:acme/shop.git"), "enter", "enter",
+                          "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
+        await settle(pilot)
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")
+
+
+async def test_deploy_to_staging_from_an_archive_does_not_ask(seeded, make_app, tmp_path):
+    from pressluft_tui.screens.form import FormScreen
+
+    archive = tmp_path / "theme.tar.gz"
+    archive.write_bytes(b"not really gzip, but the node checks that")
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot, "staging")
+        # staging has no release of its own in the seed: give it one to deploy onto
+        from pressluft_core.models import Environment, Release
+
+        staging = Environment.get(Environment.slug == "staging")
+        Release.insert(id="r-staging", environment_id=staging.id, source_type="upload",
+                       source_ref="x", path="/x/releases/1", health_status="healthy",
+                       created_at="2026-03-01T12:00:00Z").execute()
+        Environment.update(current_release_id="r-staging").where(
+            Environment.id == staging.id).execute()
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        app.screen.query_one("#field-archive", Input).value = str(archive)
+        app.screen.query_one("#field-archive", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="env_deploy")))
+        job = seeded.jobs.list(app.token, job_type="env_deploy")[0]
+        assert job.environment_id == staging.id
+        assert job.payload["archive_name"] == "theme.tar.gz"
+
+
+async def test_deploy_without_a_source_is_refused_before_asking(seeded, make_app):
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        await pilot.press("enter", "enter", "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
+        assert any("either a git repository or an archive" in n.message
+                   for n in app._notifications)
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")
+
+
+async def test_rollback_of_production_asks_then_queues_release_rollback(seeded, make_app):
+    from pressluft_tui.screens.confirm import ConfirmScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("r")  # refresh, as on every screen: never a rollback
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("b")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert not seeded.jobs.list(app.token, job_type="release_rollback")
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="release_rollback")))
+
+
+async def test_rollback_refusal_reaches_the_operator(seeded, make_app):
+    """try-plugin has no release: the core refuses and the app's handler says why."""
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot, "try-plugin")
+        await pilot.press("b")
+        assert await wait_for(pilot, lambda: any(
+            "no release" in n.message for n in app._notifications))
+        assert not seeded.jobs.list(app.token, job_type="release_rollback")
+
+
+async def test_health_check_and_wordpress_login_from_the_keyboard(seeded, make_app):
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.info import InfoScreen
+    from tests.tui.seed import ACME_ADMIN
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("h")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="health_check")))
+        await pilot.press("w")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, InfoScreen))
+        text = " ".join(str(s.render()) for s in app.screen.query(".info-line"))
+        assert ACME_ADMIN["password"] in text and "audit" in text
+        reveals = [e for e in seeded.audit.list(app.token) if e.action == "env.login"]
+        assert len(reveals) == 1
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
+

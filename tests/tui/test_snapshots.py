@@ -156,3 +156,39 @@ def test_production_stands_out_without_colour(snap_compare, seeded, make_app, si
 def test_provision_confirmation(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size,
                         run_before=keys("o", "enter", "p"))
+
+
+# -- environment actions (acme production: its release history is in the seed) ---------
+
+
+def test_clone_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "c"))
+
+
+def test_deploy_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "d"))
+
+
+def test_deploy_to_production_confirmation(snap_compare, seeded, make_app, size):
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("enter", "enter", "d")(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#field-git_url").value = "https://git.example.net/acme/shop.git"
+        screen.query_one("#field-git_ref").value = "v2.2.0"
+        screen.query_one("#field-archive").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
+def test_rollback_production_confirmation(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "b"))
+
+
+def test_wordpress_login(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "w"))
