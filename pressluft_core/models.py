@@ -176,6 +176,10 @@ class Domain(BaseModel):
     tls_issuer = peewee.TextField()
     created_at = peewee.TextField()
     updated_at = peewee.TextField()
+    expires_at = peewee.TextField(null=True)  # addition (migration 9)
+    tls_checked_at = peewee.TextField(null=True)  # addition (migration 9)
+    tls_error = peewee.TextField(null=True)  # addition (migration 9)
+    state_version = peewee.IntegerField(default=1)  # addition (migration 9)
 
     class Meta:
         table_name = "domains"

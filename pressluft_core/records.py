@@ -174,6 +174,10 @@ class DomainRecord:
     tls_issuer: str
     created_at: str
     updated_at: str
+    expires_at: str | None = None
+    tls_checked_at: str | None = None
+    tls_error: str | None = None
+    state_version: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
