@@ -21,6 +21,7 @@ from pressluft_core.services.environments import EnvironmentsService
 from pressluft_core.services.jobs import JobsService
 from pressluft_core.services.nodes import NodesService
 from pressluft_core.services.overview import OverviewService
+from pressluft_core.services.promotion import PromotionService
 from pressluft_core.services.settings import SettingsService
 from pressluft_core.services.sites import SitesService
 
@@ -35,6 +36,7 @@ class Pressluft:
         self.sites = SitesService(rt, self.auth)
         self.environments = EnvironmentsService(rt, self.auth)
         self.backups = BackupsService(rt, self.auth)
+        self.promotion = PromotionService(rt, self.auth)
         self.jobs = JobsService(rt, self.auth)
         self.overview = OverviewService(rt, self.auth)
 

@@ -573,7 +573,7 @@ def last_json(output: bytes) -> dict:
 
 
 def cmd_activate(data: dict) -> dict:
-    """Point ``current`` at a release in one rename, then reload PHP-FPM (opcache)."""
+    """Point ``current`` at a release in one rename."""
     env = Env(data)
     release = env.release_dir(data.get("release"))
     if not release.is_dir():
@@ -587,7 +587,11 @@ def cmd_activate(data: dict) -> dict:
         temporary.symlink_to(target)
         os.replace(temporary, env.current)
         say(f"current -> {target}" + (f" (was {previous})" if previous else ""))
-        reload_php_fpm()
+        # No PHP-FPM reload: nginx hands PHP the resolved path ($realpath_root), so the new
+        # release's files are new paths to opcache and the next request runs them; a
+        # reload (USR2) answered 502 to requests in flight (seen by the promotion probe).
+        if data.get("reload"):
+            reload_php_fpm()
     else:
         say(f"current already -> {target}")
     return {"previous": previous}
@@ -634,29 +638,79 @@ def cmd_inspect(data: dict) -> dict:
     return {"table_prefix": table_prefix(env), "current": current}
 
 
+# Rows of wp_options that change on their own (WordPress noise): left out of the options
+# checksum so "changed since the clone" means a person or a plugin changed a setting.
+OPTIONS_NOISE = ("\\_transient\\_%", "\\_site\\_transient\\_%", "cron", "%session%",
+                 "action_scheduler\\_%", "recently\\_%", "%\\_lock")
+NOISE_TABLES = re.compile(r"(sessions?|actionscheduler_logs|wc_sessions|woocommerce_sessions)$")
+
+
+def table_checksum(database: str, table: str, prefix: str) -> dict:
+    """Row count plus ``CHECKSUM TABLE`` (one pass each); the options table is summed
+    without its noise rows instead (CRC32 of each row, XORed)."""
+    if table == f"{prefix}options":
+        noise = " AND ".join(f"option_name NOT LIKE '{n}'" for n in OPTIONS_NOISE)
+        count, crc = mysql(
+            "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS(CHAR(0), option_name, "
+            f"option_value, autoload))), 0) FROM `{table}` WHERE {noise}", database).split()
+        return {"rows": int(count), "checksum": f"options:{crc}"}
+    rows = mysql(f"SELECT COUNT(*) FROM `{table}`", database).strip()
+    checksum = mysql(f"CHECKSUM TABLE `{table}`", database).split()[-1]
+    return {"rows": int(rows), "checksum": checksum}
+
+
+def file_manifest(root: Path, known: dict) -> dict:
+    """relative path -> [size, mtime_ns, sha256] of every file under ``root``; a file whose
+    size and mtime match ``known`` keeps its known hash instead of being read again."""
+    manifest: dict[str, list] = {}
+    if not root.is_dir():
+        return manifest
+    for base, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(base, name)
+            stat = os.lstat(full)
+            rel = os.path.relpath(full, root)
+            before = known.get(rel)
+            if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
+                manifest[rel] = before
+                continue
+            digest = hashlib.sha256()
+            if not os.path.islink(full):
+                with open(full, "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+            manifest[rel] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+    return manifest
+
+
 def cmd_checksums(data: dict) -> dict:
-    """Row count and ``CHECKSUM TABLE`` of each named table (prefix added), and a digest of
-    each named path: the drift baseline and the drift check read the same numbers."""
+    """Checksums of the named (protected) tables, of every other table when ``all_tables``
+    (noise tables left out), and a manifest of each protected path: the drift baseline and
+    every drift check read the same numbers."""
     env = Env(data)
     prefix = table_prefix(env)
-    tables: dict[str, dict] = {}
-    existing = set(mysql("SHOW TABLES", env.db_name).split())
+    existing = _tables(env.db_name)
+    protected = set()
     for name in data.get("tables", []):
         if not isinstance(name, str) or not re.fullmatch(r"[a-z_]{1,64}", name):
             raise Refused(f"table {name!r} is not valid")
-        table = prefix + name
-        if table not in existing:
-            continue
-        rows = mysql(f"SELECT COUNT(*) FROM `{table}`", env.db_name).strip()
-        checksum = mysql(f"CHECKSUM TABLE `{table}`", env.db_name).split()[-1]
-        tables[table] = {"rows": int(rows), "checksum": checksum}
+        protected.add(prefix + name)
+    tables = {t: table_checksum(env.db_name, t, prefix) for t in existing if t in protected}
+    others = {}
+    if data.get("all_tables"):
+        others = {t: table_checksum(env.db_name, t, prefix) for t in existing
+                  if t not in protected and not NOISE_TABLES.search(t)}
     paths: dict[str, dict] = {}
+    known = data.get("known_files") or {}
     for rel in data.get("paths", []):
         if rel != "wp-content/uploads":
             raise Refused(f"path {rel!r} is not a protected path")
-        paths[rel] = tree_digest(env.shared / "uploads")
-    say(f"checksums: {len(tables)} tables, {len(paths)} paths")
-    return {"tables": tables, "paths": paths}
+        paths[rel] = file_manifest(env.shared / "uploads", known.get(rel) or {})
+    say(f"checksums: {len(tables)} protected tables, {len(others)} others, "
+        f"{sum(len(m) for m in paths.values())} files")
+    return {"tables": tables, "others": others, "paths": paths, "prefix": prefix,
+            "all": existing}
 
 
 def fresh_building_dir(env: Env, release: Path) -> Path:
@@ -1179,12 +1233,108 @@ def cmd_restore_finish(data: dict) -> dict:
     return {}
 
 
+# -- promotion (source -> production): code and non-protected tables ----------------------
+
+def cmd_release_from_env(data: dict) -> dict:
+    """A new release of this environment made of ``source``'s current code (uploads and
+    config stay this environment's own)."""
+    env, source = Env(data), Env(data.get("source") or {})
+    release = env.release_dir(data.get("release"))
+    if release.is_dir():
+        say(f"release {release.name} is already built")
+        return {"path": str(release)}
+    building = fresh_building_dir(env, release)
+    copy_current(source, building)
+    finish_release(env, building, release)
+    say(f"built release {release.name} from {os.readlink(source.current)} of the source")
+    return {"path": str(release)}
+
+
+def cmd_promote_tables(data: dict) -> dict:
+    """Copy the named tables of ``source`` into a scratch database beside this one, URLs
+    rewritten; production's own ``blog_public`` kept (a quarantined source has it off)."""
+    env, source = Env(data), Env(data.get("source") or {})
+    names = restore_names(env, data.get("promote_id"))
+    replacer = install_lib(data.get("replacer"), "search_replace.py")
+    wanted = data.get("tables") or []
+    existing = set(_tables(source.db_name))
+    if not all(isinstance(t, str) and re.fullmatch(r"[A-Za-z0-9_]{1,64}", t) and t in existing
+               for t in wanted):
+        raise Refused("tables must name tables of the source database")
+    pairs = data.get("replacements") or []
+    mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
+          f"`{names['scratch_db']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+    if wanted:
+        dump = subprocess.Popen(
+            ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
+             "--no-tablespaces", "--default-character-set=utf8mb4", source.db_name, *wanted],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        rewrite = subprocess.Popen(["python3", replacer, *[x for p in pairs for x in p]],
+                                   stdin=dump.stdout, stdout=subprocess.PIPE)
+        assert dump.stdout is not None and rewrite.stdout is not None
+        dump.stdout.close()
+        load = subprocess.Popen(["mariadb", "--default-character-set=utf8mb4",
+                                 names["scratch_db"]], stdin=rewrite.stdout,
+                                stderr=subprocess.PIPE)
+        rewrite.stdout.close()
+        load_err = load.communicate()[1]
+        dump_err = dump.communicate()[1]
+        if dump.returncode or rewrite.wait() or load.returncode:
+            raise Failed("copying tables failed: " + (dump_err + load_err).decode(
+                errors="replace")[-1500:])
+    prefix = table_prefix(env)
+    if f"{prefix}options" in wanted:
+        public = mysql(f"SELECT option_value FROM `{prefix}options` WHERE option_name = "
+                       "'blog_public'", env.db_name).strip() or "1"
+        mysql(f"UPDATE `{prefix}options` SET option_value = {sql_string(public)} WHERE "
+              "option_name = 'blog_public'", names["scratch_db"])
+    say(f"{len(wanted)} tables copied beside production, URLs rewritten")
+    return {"copied": wanted}
+
+
+def cmd_promote_swap(data: dict) -> dict:
+    """Swap the copied tables in with one ``RENAME TABLE``; the tables they replace wait in
+    a side database until ``restore-finish`` (or go back with ``promote-undo``)."""
+    env = Env(data)
+    names = restore_names(env, data.get("promote_id"))
+    live, new = set(_tables(env.db_name)), _tables(names["scratch_db"])
+    mysql(f"CREATE DATABASE IF NOT EXISTS `{names['old_db']}`;")
+    renames = [f"`{env.db_name}`.`{t}` TO `{names['old_db']}`.`{t}`" for t in new if t in live]
+    renames += [f"`{names['scratch_db']}`.`{t}` TO `{env.db_name}`.`{t}`" for t in new]
+    if renames:
+        mysql("RENAME TABLE " + ", ".join(renames) + ";")
+    added = [t for t in new if t not in live]
+    say(f"database: {len(new)} tables swapped in ({len(added)} new)")
+    return {"added": added}
+
+
+def cmd_promote_undo(data: dict) -> dict:
+    """Put back every table ``promote-swap`` replaced, and take out the ones it added."""
+    env = Env(data)
+    names = restore_names(env, data.get("promote_id"))
+    dbs = mysql("SHOW DATABASES").split()
+    if names["old_db"] in dbs:
+        kept = _tables(names["old_db"])
+        added = [t for t in data.get("added") or [] if t in _tables(env.db_name)]
+        mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
+              f"`{names['scratch_db']}`;")
+        renames = [f"`{env.db_name}`.`{t}` TO `{names['scratch_db']}`.`{t}`"
+                   for t in kept + added]
+        renames += [f"`{names['old_db']}`.`{t}` TO `{env.db_name}`.`{t}`" for t in kept]
+        if renames:
+            mysql("RENAME TABLE " + ", ".join(renames) + ";")
+        say(f"database: {len(kept)} tables swapped back, {len(added)} removed")
+    return cmd_restore_finish({**data, "restore_id": data.get("promote_id")})
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
     "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
     "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
-    "update-release": cmd_update_release,
+    "update-release": cmd_update_release, "release-from-env": cmd_release_from_env,
+    "promote-tables": cmd_promote_tables, "promote-swap": cmd_promote_swap,
+    "promote-undo": cmd_promote_undo,
     "remove": cmd_remove, "backup-estimate": cmd_backup_estimate,
     "restore-swap": cmd_restore_swap, "restore-undo": cmd_restore_undo,
     "restore-finish": cmd_restore_finish,

@@ -193,6 +193,19 @@ if [ -L /etc/nginx/sites-enabled/default ]; then
   NGINX_CHANGED=1
 fi
 
+# -- PHP-FPM: graceful reloads -----------------------------------------------------------
+# Adding an environment's pool reloads PHP-FPM for every site on the node. With the default
+# process_control_timeout of 0 the reload resets requests in flight (nginx answers 502);
+# with a timeout, children finish their current request first.
+FPM_CONF=/etc/php/$PHP_VERSION/fpm/php-fpm.conf
+FPM_CHANGED=0
+if ! grep -q '^process_control_timeout = 10s$' "$FPM_CONF"; then
+  sed -i -e '/^;*process_control_timeout *=/d' "$FPM_CONF"
+  sed -i -e '/^\[global\]/a process_control_timeout = 10s' "$FPM_CONF"
+  changed "php-fpm: graceful reloads (process_control_timeout = 10s)"
+  FPM_CHANGED=1
+fi
+
 # -- firewall --------------------------------------------------------------------------
 if command -v ufw >/dev/null; then
   # Allow first, then deny the rest, then enable: never lock out the SSH session.
@@ -217,6 +230,7 @@ fi
 # -- services --------------------------------------------------------------------------
 service ensure mariadb
 service ensure php-fpm
+if [ "$FPM_CHANGED" = 1 ]; then service reload php-fpm; fi
 if [ "$NGINX_CHANGED" = 1 ]; then service reload nginx; fi
 service ensure nginx
 

@@ -46,21 +46,34 @@ async def _baseline(ctx: JobContext) -> None:
     env, source = common.environment(ctx), _source(ctx)
     answer = await common.envctl(ctx, "checksums", {
         **common.env_inputs(source), "tables": list(protected_tables(env.promotion_preset)),
-        "paths": list(PROTECTED_PATHS)})
+        "all_tables": True, "paths": list(PROTECTED_PATHS)})
+    record_drift_check(ctx, env, "clean", answer, report=None)
+    ctx.info(f"drift baseline: {len(answer['tables'])} protected tables, "
+             f"{len(answer['others'])} others and "
+             f"{sum(len(m) for m in answer['paths'].values())} files of {source.slug}")
+
+
+def record_drift_check(ctx: JobContext, env: Environment, status: str,
+                       answer: dict[str, object], report: dict[str, object] | None,
+                       source_tables: list[str] | None = None) -> str:
+    """An immutable ``drift_checks`` row (the first one of an environment is its
+    baseline), and the environment's drift fields pointing at it."""
     now = ctx.rt.now()
     check_id = new_id()
+    db = {"tables": answer["tables"], "others": answer["others"], "report": report,
+          "source_tables": source_tables, "prefix": answer.get("prefix"),
+          "baseline": report is None}
     with write_transaction(ctx.rt.db):
         DriftCheck.insert(id=check_id, environment_id=env.id,
-                          promotion_preset=env.promotion_preset, status="clean",
-                          db_checksums_json=json.dumps(answer["tables"], sort_keys=True),
+                          promotion_preset=env.promotion_preset, status=status,
+                          db_checksums_json=json.dumps(db, sort_keys=True),
                           file_checksums_json=json.dumps(answer["paths"], sort_keys=True),
                           checked_at=now).execute()
         fresh = Environment.get_by_id(env.id)
         update_versioned(Environment, env.id, fresh.state_version, ctx.rt.clock,
-                         drift_status="clean", drift_checked_at=now,
+                         drift_status=status, drift_checked_at=now,
                          last_drift_check_id=check_id)
-    ctx.info(f"drift baseline: {len(answer['tables'])} protected tables and "
-             f"{len(answer['paths'])} paths of {source.slug}")
+    return check_id
 
 
 async def _copy(ctx: JobContext) -> None:
