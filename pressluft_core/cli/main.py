@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pressluft_core.cli import backups, environments, handlers, runner
+from pressluft_core.cli import backups, environments, handlers, promotion, runner
 from pressluft_core.errors import PressluftError
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     elist = _add(env, "list", handlers.env_list, "list environments", json_output=True)
     elist.add_argument("--site", help="site id or slug")
     environments.add_commands(_add, site, env)
+    promotion.add_commands(_add, env)
     backups.add_commands(_add, groups)
 
     job = groups.add_parser("jobs", help="jobs").add_subparsers(
