@@ -126,7 +126,7 @@ def test_deploy_from_git_then_a_fatal_release_rolls_back_automatically(
     failed = stack.run(job.id)
     assert failed.status == "failed" and failed.error_code == "HEALTH_CHECK_FAILED"
     assert "rolled back automatically" in failed.error_message
-    assert "rolling back to release" in stack.log(job.id)
+    assert "health check failed" in stack.log(job.id) and "rolling back" in stack.log(job.id)
     env = stack.env("friends", "production")
     assert env.status == "active" and env.current_release_id == good
     assert Release.get_by_id(job.id).health_status == "unhealthy"

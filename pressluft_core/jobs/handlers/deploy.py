@@ -14,12 +14,8 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.registry import job_type
-from pressluft_core.models import Environment, Release
+from pressluft_core.models import Environment
 from pressluft_core.services.environments import previous_healthy_release
-
-
-def _release_dir_name(release: Release) -> str:
-    return release.path.rstrip("/").rsplit("/", 1)[-1]
 
 
 async def _build(ctx: JobContext) -> None:
@@ -57,14 +53,6 @@ async def _build_release(ctx: JobContext) -> None:
                           str(ctx.payload.get("archive_name") or archive.name))
 
 
-async def _switch(ctx: JobContext) -> None:
-    env = common.environment(ctx)
-    ctx.state["previous_release_id"] = env.current_release_id
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": ctx.state["release_name"]})
-    common.set_current_release(ctx, env.id, ctx.state["release_id"])
-
-
 async def _check_or_roll_back(ctx: JobContext) -> None:
     env = common.environment(ctx)
     healthy, summary = await common.health(ctx, env)
@@ -72,22 +60,18 @@ async def _check_or_roll_back(ctx: JobContext) -> None:
     if healthy:
         ctx.info(f"healthy: {common.canonical_url(env)}")
         return
-    previous = Release.get_by_id(ctx.state["previous_release_id"])
-    ctx.info(f"health check failed ({summary}): rolling back to release "
-             f"{_release_dir_name(previous)}")
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": _release_dir_name(previous)})
-    common.set_current_release(ctx, env.id, previous.id)
+    ctx.info(f"health check failed ({summary}): rolling back")
+    previous = await common.switch_back(ctx, env)
     raise JobFailure("HEALTH_CHECK_FAILED",
                      f"the new release failed its health check ({summary}); rolled back "
-                     f"automatically to release {_release_dir_name(previous)}, which is "
+                     f"automatically to release {common.release_dir_name(previous)}, which is "
                      "serving again", rolled_back=True)
 
 
 ENV_DEPLOY = job_type(
     "env_deploy",
     ("build the release", _build),
-    ("switch current to the new release", _switch),
+    ("switch current to the new release", common.switch_step),
     ("health check (rolls back when it fails)", _check_or_roll_back),
     running_status="deploying",
     timeout_seconds=60 * 60,
@@ -100,11 +84,9 @@ async def _switch_back(ctx: JobContext) -> None:
     if target is None:
         raise JobFailure("PRECONDITION", f"environment {env.slug} has no earlier healthy "
                                          "release")
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": _release_dir_name(target)})
-    common.set_current_release(ctx, env.id, target.id)
+    await common.switch_to(ctx, env, target)
     ctx.state["release_id"] = target.id
-    ctx.info(f"current is release {_release_dir_name(target)} again")
+    ctx.info(f"current is release {common.release_dir_name(target)} again")
 
 
 async def _check(ctx: JobContext) -> None:

@@ -90,19 +90,12 @@ async def _copy(ctx: JobContext) -> None:
                                                    f"{origin.path.rsplit('/', 1)[-1]}")
 
 
-async def _activate(ctx: JobContext) -> None:
-    env = common.environment(ctx)
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": ctx.state["release_name"]})
-    common.set_current_release(ctx, env.id, ctx.state["release_id"])
-
-
 ENV_CREATE = job_type(
     "env_create",
     ("prepare user, PHP-FPM pool, database and nginx", _prepare),
     ("record the drift baseline", _baseline),
     ("copy code, uploads and database (URLs rewritten)", _copy),
-    ("switch current to the release", _activate),
+    ("switch current to the release", common.switch_step),
     ("health check", health_step),
     running_status="cloning",
     timeout_seconds=2 * 60 * 60,

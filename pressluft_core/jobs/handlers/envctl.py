@@ -18,7 +18,7 @@ from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.registry import StepFunction
-from pressluft_core.models import Environment, Node, Release
+from pressluft_core.models import Domain, Environment, Node, Release
 from pressluft_core.wordpress import search_replace
 
 NODE_DIR = Path(__file__).resolve().parent.parent.parent / "node"
@@ -52,7 +52,12 @@ def ensure_db_password(ctx: JobContext, environment_id: str) -> str:
 
 
 def canonical_url(env: Environment) -> str:
-    """The URL WordPress answers on: the preview URL until a primary domain exists."""
+    """The URL WordPress answers on: ``https://<primary domain>`` once the environment has a
+    primary domain with an active certificate, else the preview URL."""
+    if env.primary_domain_id:
+        domain = Domain.get_or_none(Domain.id == env.primary_domain_id)
+        if domain is not None and domain.tls_status == "active":
+            return f"https://{domain.hostname}"
     return env.preview_url.rstrip("/")
 
 
@@ -125,6 +130,31 @@ def set_current_release(ctx: JobContext, env_id: str, release_id: str | None) ->
     with write_transaction(ctx.rt.db):
         update_versioned(Environment, env.id, env.state_version, ctx.rt.clock,
                          current_release_id=release_id)
+
+
+def release_dir_name(release: Release) -> str:
+    return release.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+async def switch_to(ctx: JobContext, env: Environment, release: Release | None = None) -> None:
+    """Point ``current`` at ``release`` (default: the one this job built) and record it."""
+    name = release_dir_name(release) if release else ctx.state["release_name"]
+    await envctl(ctx, "activate", {**env_inputs(env), "release": name})
+    set_current_release(ctx, env.id, release.id if release else ctx.state["release_id"])
+
+
+async def switch_step(ctx: JobContext) -> None:
+    """The step "switch current to the new release"; remembers what served before."""
+    env = environment(ctx)
+    ctx.state["previous_release_id"] = env.current_release_id
+    await switch_to(ctx, env)
+
+
+async def switch_back(ctx: JobContext, env: Environment) -> Release:
+    """Back to the release that served before :func:`switch_step`; returns it."""
+    previous = Release.get_by_id(ctx.state["previous_release_id"])
+    await switch_to(ctx, env, previous)
+    return previous
 
 
 def set_health(ctx: JobContext, release_id: str, healthy: bool) -> None:

@@ -33,13 +33,6 @@ async def _core_release(ctx: JobContext) -> None:
                           f"wordpress core: {source}")
 
 
-async def _activate(ctx: JobContext) -> None:
-    env = common.environment(ctx)
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": ctx.state["release_name"]})
-    common.set_current_release(ctx, env.id, ctx.state["release_id"])
-
-
 def admin_login(ctx: JobContext, environment_id: str, email: str) -> dict[str, str]:
     """The WordPress admin's name and password: made once, kept in the secrets store (the
     operator reads them with `pressluft env login`), never in the payload or the log."""
@@ -78,7 +71,7 @@ SITE_CREATE = job_type(
     "site_create",
     ("prepare user, PHP-FPM pool, database and nginx", _prepare),
     ("build the first release from WordPress core", _core_release),
-    ("switch current to the release", _activate),
+    ("switch current to the release", common.switch_step),
     ("install WordPress", _install),
     ("health check", health_step),
     running_status="deploying",

@@ -12,7 +12,7 @@ from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.backup import stage_backup, swap_in
 from pressluft_core.jobs.registry import job_type
-from pressluft_core.models import Backup, Release
+from pressluft_core.models import Backup
 
 
 async def _backup_first(ctx: JobContext) -> None:
@@ -40,14 +40,6 @@ async def _build(ctx: JobContext) -> None:
                           notes="; ".join(answer.get("updated", [])) or "nothing to update")
 
 
-async def _switch(ctx: JobContext) -> None:
-    env = common.environment(ctx)
-    ctx.state["before_update_release_id"] = env.current_release_id
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": ctx.state["release_name"]})
-    common.set_current_release(ctx, env.id, ctx.state["release_id"])
-
-
 async def _check_or_roll_back(ctx: JobContext) -> None:
     env = common.environment(ctx)
     healthy, summary = await common.health(ctx, env)
@@ -55,12 +47,8 @@ async def _check_or_roll_back(ctx: JobContext) -> None:
     if healthy:
         ctx.info(f"updated and healthy: {common.canonical_url(env)}")
         return
-    previous = Release.get_by_id(ctx.state["before_update_release_id"])
-    ctx.info(f"health check failed ({summary}): switching back to release "
-             f"{previous.path.rsplit('/', 1)[-1]} and restoring the database")
-    await common.envctl(ctx, "activate", {**common.env_inputs(env),
-                                          "release": previous.path.rsplit("/", 1)[-1]})
-    common.set_current_release(ctx, env.id, previous.id)
+    ctx.info(f"health check failed ({summary}): switching back and restoring the database")
+    await common.switch_back(ctx, env)
     backup = Backup.get_by_id(ctx.require("db_backup_id"))
     await stage_backup(ctx, env, backup)
     await swap_in(ctx, common.environment(ctx))
@@ -76,7 +64,7 @@ ENV_UPDATE = job_type(
     "env_update",
     ("database backup first", common.leaves_environment_unchanged(_backup_first)),
     ("build the updated release", common.leaves_environment_unchanged(_build)),
-    ("switch current to the updated release", _switch),
+    ("switch current to the updated release", common.switch_step),
     ("health check (rolls back release and database)", _check_or_roll_back),
     running_status="deploying",
     timeout_seconds=2 * 60 * 60,
