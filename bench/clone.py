@@ -38,7 +38,8 @@ Figures: ``ratio`` = pressluft_seconds / baseline_seconds (target ≤ 1.3), both
 baseline's two halves, the sizes (dump MB, the source database's InnoDB MB, uploads MB and
 files), and ``pressluft_steps``: seconds per job step, the copy step split at the node's
 own progress lines (code, uploads, database, AUTO_INCREMENT), measured as the lines
-arrive; every run's total is listed too (``pressluft_runs``, ``baseline_runs``). The clone
+arrive; every run's total is listed too (``pressluft_runs``, ``baseline_runs``), and the
+node's CPU count and load average at the end, to tell a busy node's figures. The clone
 is checked after each run (row counts, production's URL in the source's posts but in none
 of the clone's, the same upload files) so a fast but wrong clone cannot pass.
 """
@@ -295,6 +296,9 @@ def main(argv: list[str]) -> int:
         "pressluft_runs": [round(run.seconds, 2) for run in ours],
         "baseline_runs": [round(sum(pair), 2) for pair in bare],
         "pressluft_steps": breakdown(fastest),
+        # Other work on the node moves both times: this says how busy it was.
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
     return report(result, args.json)
 
