@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 from textual.worker import WorkerCancelled
 
 from pressluft_core.app import Pressluft
@@ -18,6 +19,20 @@ from pressluft_tui.app import PressluftApp
 from tests.tui.seed import install_test_key, reproducible_ids, seed_console
 
 SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text field's cursor blinks every half second, so a screenshot taken while the
+    machine is busy caught it either way. In these tests it does not blink: it shows
+    whenever the field has focus. (Set before mounting; set later, it would hide it.)"""
+    original = Input.__init__
+
+    def init(self: Input, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        self.cursor_blink = False
+
+    monkeypatch.setattr(Input, "__init__", init)
 
 
 @pytest.fixture
