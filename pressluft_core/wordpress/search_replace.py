@@ -48,9 +48,13 @@ Rules (the tests pin each of them):
   not add up — wrong length, truncated, or byte counts that differ from the database's
   after a charset conversion — that match and the rest of that value are left as they are,
   and counted as skipped (reported on stderr).
-* Streaming: blocks of whole lines are read (a mysqldump literal never spans lines), so
-  memory is bounded by the block size plus the longest line. A block without any OLD host
-  is written through after one search.
+* Streaming: blocks of whole lines are rewritten (a mysqldump literal never spans lines),
+  so memory is bounded by the block size plus the longest line. A block without any OLD
+  host is written through after one search.
+
+Speed: the work is done by the regex engine and bytes methods, a Python loop turn per
+match. A match is plain text, taken in a few steps, unless a quote that may open a
+serialized value lies between it and the previous one; only then is its literal looked at.
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ import sys
 from typing import BinaryIO, NamedTuple
 
 USAGE = "usage: search_replace.py [--stats] OLD NEW [OLD2 NEW2 ...] < in.sql > out.sql"
-BLOCK = 1 << 20
+BLOCK = 1 << 21  # read at a time: a couple of mysqldump's lines (up to 1 MB each)
+WRITE_BUFFER = 1 << 16  # for short lines: longer writes go straight through, not copied
 HOST_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 LABEL_CHARS = HOST_CHARS - {0x2E}
 ESCAPE_LETTERS = frozenset(b"0bnrtZ")  # \n etc. stand for control bytes, not host characters
@@ -72,13 +77,16 @@ SCHEME_LED = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)")
 NOT_AFTER = rb"(?![A-Za-z0-9-]|\.[A-Za-z0-9-])"
 SERIAL_FIRST = frozenset(b"asOC \t\x0b\\")  # bytes a serialized value can start with
 SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOC]:[0-9]")
+# A quote that may open a serialized value: SERIALIZED after a quote, and a little more.
+# Most quotes are followed by none of the bytes that may come first: rejected at once.
+VALUE_START = re.compile(rb"'[asOC \t\x0b\\][ \t\x0b\\nrt0]*[asOC]?:[0-9]")
 HEADER = re.compile(  # lengths of any size are headers: a huge one just fails to parse
     rb's:(\d+):\\?"|C:\d+:\\?"[A-Za-z0-9_\x80-\xff\\]{0,500}?\\?":(\d+):\{')
 HINT = re.compile(rb":(?<=[sC]:)[0-9]")  # where a header may start; the literal ':' is fast
-VALUE_HINT = re.compile(rb":(?<=[asOC]:)[0-9]")  # where a serialized value may start
 SIMPLE_RUN = re.compile(  # serialized tokens with nothing escaped, stepped over in one go
     rb'(?:s:\d{1,10}:\\"[^\\\'"]*\\";|[ib]:-?\d{1,20};|d:[^;\\\'"]{1,40};|N;|a:\d{1,10}:\{|\})+')
 SIMPLE_STRING = re.compile(rb's:(\d{1,10}):\\"([^\\\'"]*)\\";')
+COMMON_BYTES = b" etaoinsrhldcu.m,fpgwy-b0v12k/:3x9485j76qz"  # in text, most frequent first
 ESCAPES = {b"\\": b"\\\\", b"'": b"\\'", b'"': b'\\"', b"\n": b"\\n", b"\r": b"\\r",
            b"\0": b"\\0", b"\x1a": b"\\Z"}
 
@@ -153,6 +161,18 @@ def _alternative(form: Form, anchor: bytes) -> bytes:
     ahead = re.escape(post) + (NOT_AFTER if form.check_after else b"")
     parts.append(b"(?=" + ahead + b")" if post else ahead)
     return b"".join(parts) + b"()"
+
+
+def _rarest(anchor: bytes) -> int:
+    """Where in ``anchor`` its rarest byte is, by the frequency of bytes in prose and dumps
+    (0 if the anchor overlaps itself: searched from further in, the regex would skip an
+    occurrence that overlaps one it passed over). The regex engine looks for the first
+    byte of a literal one byte at a time, then compares the rest: the rarer that byte,
+    the fewer comparisons (``old.example`` is looked for as ``xample`` after ``old.e``)."""
+    if any(anchor[:k] == anchor[-k:] for k in range(1, len(anchor))):
+        return 0
+    rank = {b: i for i, b in enumerate(COMMON_BYTES)}
+    return max(range(len(anchor)), key=lambda i: rank.get(anchor[i], len(rank)))
 
 
 def _escaped_at(buf: bytes, i: int) -> bool:
@@ -287,65 +307,93 @@ class Replacer:
     def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
         groups = build_forms(pairs)
         self.anchors = list(groups)
+        # One anchor (one pair, or pairs sharing it) is searched from its rarest byte on:
+        # the regex engine steps from one occurrence of its first byte to the next.
+        self.shift = _rarest(self.anchors[0]) if len(groups) == 1 else 0
         self.forms = [Form(b"", b"", 0, 0, False, False)]  # group n matched: forms[n]
         self.siblings: list[list[Form]] = [[]]  # the forms sharing forms[n]'s anchor
         patterns = []
         for anchor, forms in groups.items():
-            patterns.append(re.escape(anchor) + b"(?:" + b"|".join(
+            lead = re.escape(anchor[self.shift:])
+            if self.shift:
+                lead += b"(?<=" + re.escape(anchor) + b")"
+            patterns.append(lead + b"(?:" + b"|".join(
                 _alternative(f, anchor) for f in forms) + b")")
             self.forms += forms
             self.siblings += [forms] * len(forms)
         self.pattern = re.compile(b"|".join(patterns))
+        # For the loop's common case, per group: match start minus form start (a huge one
+        # when the form needs the exact check before it, so that it never looks common),
+        # the replacement, and the length it replaces.
+        self.quick = [(f.offset + self.shift if not f.check_before else sys.maxsize,
+                       f.new, len(f.old)) for f in self.forms]
         self.replaced = 0
         self.skipped = 0
 
-    def _resolve(self, buf: bytes, m: re.Match[bytes], floor: int, end: int,
+    def _resolve(self, buf: bytes, a: int, group: int, floor: int, end: int,
                  ) -> tuple[Form, int] | None:
-        """(form, start) of the match ``m``; None if it does not count. The regex settles
-        it, except when its pick overlaps the previous match or has an escape letter
-        before it (both rare): then :func:`_form_at` applies the rules exactly."""
-        group = m.lastindex or 0
+        """(form, start) of the match of ``group`` with its anchor at ``a``; None if it does
+        not count. The regex settles it, except when its pick overlaps the previous match
+        or has an escape letter before it (both rare): then :func:`_form_at` applies the
+        rules exactly."""
         form = self.forms[group]
-        s = m.start() - form.offset
+        s = a - form.offset
         if s < floor or (form.check_before and s > 0 and buf[s - 1] in ESCAPE_LETTERS
                          and not _escaped_at(buf, s - 1)):
-            exact = _form_at(buf, m.start(), self.siblings[group], floor, end)
+            exact = _form_at(buf, a, self.siblings[group], floor, end)
             if exact is None:
                 return None
-            form, s = exact, m.start() - exact.offset
+            form, s = exact, a - exact.offset
         return form, s
 
     def rewrite(self, data: bytes, end: int | None = None) -> bytes:
-        """``data[:end]`` rewritten; ``end`` must fall after a newline (or the very end).
+        """``data[:end]`` rewritten; ``end`` must fall after a newline (or the very end)."""
+        return b"".join(self._rewrite(data, 0, len(data) if end is None else end))
+
+    def _rewrite(self, buf: bytes, start: int, end: int) -> list[bytes | memoryview]:
+        """The pieces of ``buf[start:end]`` rewritten: whole lines (``start`` is 0 or after a
+        newline).
 
         A match is plain text unless its SQL literal is a serialized value, which is then
-        rewritten as a whole by :meth:`_region`. Where no ``a:1``-like hint lies between the
-        previous match and this one, no serialized value can have started: plain. Otherwise
-        a reverse search finds the quote opening the match's literal; one not followed by a
-        serialized prefix either closes a literal or opens a plain one.
+        rewritten as a whole by :meth:`_region`. ``hint`` is the first quote at or after
+        ``pos`` that may open a serialized value (``end`` if none): a match before it is
+        plain, and takes the loop's first branch — most do, so it is kept short (it adds
+        two pieces, which is how they are counted). Past the hint, a reverse search finds
+        the quote opening the match's literal; one not followed by a serialized prefix
+        either closes a literal or opens a plain one.
         """
-        end = len(data) if end is None else end
-        if all(data.find(anchor, 0, end) < 0 for anchor in self.anchors):
-            return data if end == len(data) else data[:end]
-        buf, out, forms = data, [], self.forms
+        if all(buf.find(anchor, start, end) < 0 for anchor in self.anchors):
+            return [memoryview(buf)[start:end]]
+        out: list[bytes | memoryview] = []
         append = out.append
-        pos = replaced = 0  # copied up to pos; no match, no unseen quote before it
-        hint = -2  # where a serialized value may start, at or after pos; -1: nowhere
-        for m in self.pattern.finditer(buf, 0, end):
-            a = m.start()
+        quick, forms, shift = self.quick, self.forms, self.shift
+        pos = start  # copied up to pos; no match, no unseen quote before it
+        hint = start - 1  # below pos: look for it again
+        other = replaced = 0  # pieces added, and replacements made, by the second branch
+        for m in self.pattern.finditer(buf, start, end):
+            back, new, length = quick[m.lastindex or 0]
+            s = m.start() - back
+            if pos <= s <= hint:
+                append(buf[pos:s])
+                append(new)
+                pos = s + length
+                continue
+            a = m.start() - shift
             if a < pos:
                 continue
-            old, new, _, offset, check_before, _ = forms[m.lastindex or 0]
-            s = a - offset
-            if s < pos or check_before:  # the rare cases: let _resolve decide
-                resolved = self._resolve(buf, m, pos, end)
+            group = m.lastindex or 0
+            form = forms[group]
+            s = a - form.offset
+            if s < pos or form.check_before:  # the regex's pick may not stand
+                resolved = self._resolve(buf, a, group, pos, end)
                 if resolved is None:
                     continue
-                (old, new, *_), s = resolved
-            if -1 != hint < pos:
-                h = VALUE_HINT.search(buf, pos + 1, end)
-                hint = h.start() - 1 if h else -1
-            if -1 < hint < s:
+                form, s = resolved
+            pieces = len(out)
+            if hint < pos:
+                h = VALUE_START.search(buf, pos, end)
+                hint = h.start() if h else end
+            if hint < s:
                 q = _opening_quote(buf, pos, s)
                 if q >= 0 and buf[q + 1] in SERIAL_FIRST and SERIALIZED.match(buf, q + 1):
                     close = _literal_end(buf, q + 1, end)
@@ -356,21 +404,26 @@ class Replacer:
                         append(buf[pos:q + 1])
                         self._region(buf, q + 1, close, out, 0)
                         pos = close
-                        continue
-            append(buf[pos:s])
-            append(new)
-            replaced += 1
-            pos = s + len(old)
-        out.append(buf[pos:end])
-        self.replaced += replaced
-        return b"".join(out)
+            if pos <= s:
+                append(buf[pos:s])
+                append(form.new)
+                replaced += 1
+                pos = s + len(form.old)
+            other += len(out) - pieces
+            if hint < pos:  # now, so that the next match may take the first branch
+                h = VALUE_START.search(buf, pos, end)
+                hint = h.start() if h else end
+        self.replaced += replaced + (len(out) - other) // 2
+        append(buf[pos:end])
+        return out
 
-    def _plain(self, buf: bytes, start: int, end: int, out: list[bytes]) -> int:
+    def _plain(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview]) -> int:
         """Rewrite the text ``buf[start:end]`` into ``out`` with no questions asked (it
         claims no length); return the change in its unescaped length."""
         pos, delta = start, 0
         for m in self.pattern.finditer(buf, start, end):
-            resolved = self._resolve(buf, m, pos, end) if m.start() >= pos else None
+            a = m.start() - self.shift
+            resolved = self._resolve(buf, a, m.lastindex or 0, pos, end) if a >= pos else None
             if resolved is None:
                 continue
             form, s = resolved
@@ -382,7 +435,8 @@ class Replacer:
         out.append(buf[pos:end])
         return delta
 
-    def _region(self, buf: bytes, start: int, end: int, out: list[bytes], depth: int) -> int:
+    def _region(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview],
+                depth: int) -> int:
         """Rewrite the serialized text ``buf[start:end]`` (a value, or a string's content)
         into ``out``; return the change in its unescaped length.
 
@@ -399,7 +453,9 @@ class Replacer:
         no_run_before = start  # a simple run failed its length check up to here
         suspect = False
         for m in self.pattern.finditer(buf, start, end):
-            resolved = self._resolve(buf, m, floor, end) if m.start() >= floor else None
+            a = m.start() - self.shift
+            resolved = (self._resolve(buf, a, m.lastindex or 0, floor, end) if a >= floor
+                        else None)
             if resolved is None:
                 continue
             form, s = resolved
@@ -434,7 +490,7 @@ class Replacer:
             elif enclosing is not None:
                 h, (c, ce, te) = enclosing
                 n = 1 if h.group(1) is not None else 2
-                inner: list[bytes] = []
+                inner: list[bytes | memoryview] = []
                 if n == 2 or SERIALIZED.match(buf, c, ce):  # custom payload, or serialized
                     d = self._region(buf, c, ce, inner, depth + 1)
                 else:  # a string of text, like the vast majority
@@ -453,30 +509,43 @@ class Replacer:
         return delta
 
     def stream(self, src: BinaryIO, dst: BinaryIO, block: int = BLOCK) -> None:
-        """Rewrite ``src`` into ``dst``, a block of whole lines at a time."""
-        pending: list[bytes] = []  # the start of a line that has not ended yet
+        """Rewrite ``src`` into ``dst``, a block of whole lines at a time. The lines inside a
+        block are rewritten where they lie (and written through if they hold no OLD host);
+        only a line cut by the block's end is copied, joined with its end in the next."""
+        head: list[bytes | memoryview] = []  # the start of a line that has not ended yet
         while True:
             chunk = src.read(block)
             if not chunk:
                 break
-            cut = chunk.rfind(b"\n") + 1
-            if not cut:
-                pending.append(chunk)
-                continue
-            if pending:
-                pending.append(chunk)
-                chunk = b"".join(pending)
-                cut += len(chunk) - len(pending[-1])
-                pending = []
-            _write(dst, self.rewrite(chunk, cut))
+            start = 0
+            if head:
+                start = chunk.find(b"\n") + 1
+                if not start:
+                    head.append(chunk)
+                    continue
+                head.append(memoryview(chunk)[:start])
+                line = b"".join(head)
+                head = []
+                self._emit(dst, line, 0, len(line))
+            cut = chunk.rfind(b"\n", start) + 1
+            if cut > start:
+                self._emit(dst, chunk, start, cut)
+            else:
+                cut = start
             if cut < len(chunk):
-                pending.append(chunk[cut:])
-        if pending:
-            _write(dst, self.rewrite(b"".join(pending)))
+                head.append(chunk[cut:])
+        if head:
+            line = b"".join(head)
+            self._emit(dst, line, 0, len(line))
         dst.flush()
 
+    def _emit(self, dst: BinaryIO, buf: bytes, start: int, end: int) -> None:
+        """Write ``buf[start:end]`` rewritten."""
+        pieces = self._rewrite(buf, start, end)
+        _write(dst, pieces[0] if len(pieces) == 1 else b"".join(pieces))
 
-def _write(dst: BinaryIO, data: bytes) -> None:
+
+def _write(dst: BinaryIO, data: bytes | memoryview) -> None:
     """``dst.write`` to the end: an unbuffered file (``PYTHONUNBUFFERED`` makes stdout one)
     may take only part of the data into a full pipe and say so."""
     done = dst.write(data)
@@ -511,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     replacer = Replacer(pairs)
     # buffered whatever PYTHONUNBUFFERED says: big writes, and no partial ones to lose
-    with open(sys.stdout.fileno(), "wb", buffering=BLOCK, closefd=False) as out:
+    with open(sys.stdout.fileno(), "wb", buffering=WRITE_BUFFER, closefd=False) as out:
         try:
             replacer.stream(sys.stdin.buffer, out)
         except BrokenPipeError:  # what is left in the buffer goes nowhere, quietly

@@ -359,3 +359,49 @@ def test_stream_writes_everything_to_a_raw_file_that_takes_little() -> None:
 
 def test_escape_helpers_agree_with_the_dump_format() -> None:
     assert mysql_escape(b"a'b\"c\\d\n") == b"a\\'b\\\"c\\\\d\\n"
+
+
+# Speed-ups that must change nothing -----------------------------------------------------
+
+@pytest.mark.parametrize("lead", [b" ", b"\t", b"\x0b", b"\n", b"\r\n ", b"\0", b"\t \n"])
+def test_serialized_value_after_any_leading_whitespace(lead: bytes) -> None:
+    # a quote then whitespace (some of it escaped in the dump) then a:/s:/O:/C:
+    value = lead + ser({"u": "http://old.example"})
+    line = insert(b"plain http://old.example", value, b"http://old.example")
+    assert values(rewrite(line, URL)) == [b"plain https://new.example",
+                                          lead + ser({"u": "https://new.example"}),
+                                          b"https://new.example"]
+
+
+def test_searching_from_the_rarest_byte_changes_nothing(monkeypatch: pytest.MonkeyPatch,
+                                                        ) -> None:
+    # the anchor is looked for from its rarest byte on (unless it overlaps itself, like
+    # "a.a.a"): the same matches must come out as when it is looked for from its start
+    import pressluft_core.wordpress.search_replace as sr
+    rng = random.Random(3)
+    pieces = [b"old.example", b"a.a", b"a::a", b"http://", b"//", b"\\/", b".", b"-", b":",
+              b"x", b"n", b"'", b"\\'", b" ", b"s:1:", b"a:1:{", b"\n"]
+    pair_sets = [[URL], [HOST], [(b"http://a.a", b"https://b.b")], [(b"a.a.a", b"b")],
+                 [(b"a::a", b"b")],  # overlaps itself; "na::a::a" tells (n: escape letter)
+                 [URL, (b"http://www.old.example", b"https://www.new.example")]]
+    for pairs in pair_sets:
+        rotated = Replacer(pairs)
+        monkeypatch.setattr(sr, "_rarest", lambda anchor: 0)
+        plain = Replacer(pairs)
+        monkeypatch.undo()
+        for i in range(400):
+            text = b"".join(rng.choice(pieces) for _ in range(rng.randrange(12)))
+            text = b"na::a::a" if i == 0 else text
+            line = insert(text, ser([text.decode("latin-1")]))
+            assert rotated.rewrite(line) == plain.rewrite(line), (pairs, line)
+        assert (rotated.replaced, rotated.skipped) == (plain.replaced, plain.skipped)
+
+
+def test_replacements_are_counted_in_every_path() -> None:
+    # plain matches (the loop's short branch), serialized ones, and skipped ones
+    line = insert(b"a http://old.example b //old.example", ser(["http://old.example"] * 3),
+                  b'a:1:{s:5:"http://old.example";}', b"c http://old.example")
+    replacer = Replacer([URL])
+    dst = io.BytesIO()
+    replacer.stream(io.BytesIO(line * 3), dst, 100)
+    assert (replacer.replaced, replacer.skipped) == (3 * 6, 3)
