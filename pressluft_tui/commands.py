@@ -70,6 +70,52 @@ class SiteCommands(_DomainProvider):
         return commands
 
 
+class EnvironmentCommands(_DomainProvider):
+    """``env: deploy… acme/production`` for every environment. With nothing typed, the
+    palette lists those of the environment (or site) on screen, not all of them."""
+
+    _context: tuple[str, ...] = ()
+    _keys: list[tuple[str, str]]  # (site id, environment id) of each command
+
+    def build(self) -> list[Command]:
+        app = self.console
+        token = app.token or ""
+        sites = {site.id: site.slug for site in app.core.sites.list(token)}
+        commands: list[Command] = []
+        for env in app.core.environments.list(token):
+            label = f"{sites.get(env.site_id, env.site_id)}/{env.slug}"
+            production = env.environment_type == "production"
+            ids = (env.site_id, env.id)
+            for title, action, help_text in (
+                ("clone…", app.clone_environment, "a staging copy or a clone of it"),
+                ("deploy…", app.deploy_environment, "from git or an archive"
+                 + (" (asks first)" if production else "")),
+                ("rollback", app.rollback_environment, "to the previous healthy release"
+                 + (" (asks first)" if production else "")),
+                ("health check", app.check_environment_health, "load the site and record it"),
+                ("WordPress login", app.show_wordpress_login, "reveal it (audited)"),
+                ("releases", app.show_releases, "newest first, the current one marked"),
+            ):
+                commands.append((f"env: {title} {label}", partial(action, *ids), help_text))
+                self._keys.append(ids)
+        return commands
+
+    async def startup(self) -> None:
+        self._keys = []
+        screen = self.screen
+        self._context = tuple(value for value in (getattr(screen, "site_id", None),
+                                                  getattr(screen, "environment_id", None))
+                              if isinstance(value, str))
+        await super().startup()
+
+    async def discover(self) -> Hits:
+        if not self._context:
+            return
+        for (title, action, help_text), ids in zip(self._commands, self._keys, strict=True):
+            if ids[:len(self._context)] == self._context:
+                yield DiscoveryHit(title, action, help=help_text)
+
+
 class JobCommands(_DomainProvider):
     def build(self) -> list[Command]:
         app = self.console
@@ -112,4 +158,5 @@ class SettingCommands(_DomainProvider):
                  value.description) for value in app.core.settings.list(app.token or "")]
 
 
-PROVIDERS = {NavigationCommands, SiteCommands, JobCommands, NodeCommands, SettingCommands}
+PROVIDERS = {NavigationCommands, SiteCommands, EnvironmentCommands, JobCommands, NodeCommands,
+             SettingCommands}

@@ -394,3 +394,46 @@ async def test_health_check_and_wordpress_login_from_the_keyboard(seeded, make_a
         await pilot.press("escape")
         assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
 
+
+async def test_palette_offers_the_environment_commands(seeded, make_app):
+    from textual.widgets import TabbedContent
+
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*typed("env: releases acme/production"))
+        await settle(pilot, 0.3)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
+        await settle(pilot)
+        assert app.screen.query_one(TabbedContent).active == "tab-releases"
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*typed("env: clone… acme/production"))
+        await settle(pilot, 0.3)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+
+
+async def test_palette_without_a_query_lists_the_commands_of_this_environment(seeded,
+                                                                             make_app):
+    from textual.command import CommandList
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot, "staging")
+        await pilot.press("ctrl+p")
+        await settle(pilot, 0.5)
+        options = app.screen.query_one(CommandList)
+        titles = [str(options.get_option_at_index(i).prompt)
+                  for i in range(options.option_count)]
+        env_titles = {t.split("\n")[0] for t in titles if t.startswith("env: ")}
+        assert {"env: clone… acme/staging", "env: deploy… acme/staging",
+                "env: rollback acme/staging", "env: health check acme/staging",
+                "env: WordPress login acme/staging", "env: releases acme/staging",
+                } <= env_titles
+        assert not [t for t in env_titles if "acme/staging" not in t]
