@@ -11,13 +11,15 @@ run counts, so a burst of load on a shared machine hurts both alike. Figures: MB
 (wall clock), ``ratio_vs_sed`` (target ≥ 0.5), the replacer's peak RSS (target < 50 MB;
 ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in a small parent of its own), and how often each
 output still contains the old host (the replacer: never; sed misses the JSON-escaped and
-protocol-relative forms).
+protocol-relative forms), and the machine's CPU count and load average at the end: on a
+busy shared machine both times, so the ratio, move a lot from one run to the next.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -120,6 +122,8 @@ def main(argv: list[str]) -> int:
         "url_line_share": round(share, 2),
         "old_host_left_ours": left_ours,
         "old_host_left_sed": left_sed,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print(f"replacer: {result['ours_mb_per_s']} MB/s ({ours_wall:.2f} s wall, "
           f"{ours_cpu:.2f} s CPU), peak RSS {result['peak_rss_mb']} MB (target < 50)")
@@ -129,6 +133,7 @@ def main(argv: list[str]) -> int:
           f"by CPU time {result['ratio_vs_sed_cpu']})")
     print(f"'{OLD_HOST.decode()}' left: replacer {left_ours}, sed {left_sed} "
           "(sed misses JSON-escaped and protocol-relative forms)")
+    print(f"machine: {result['cpus']} CPUs, load average {result['load_average_1m']}")
     if args.json:
         print(json.dumps(result))
     return 0
