@@ -88,8 +88,12 @@ async def stream_command(conn: asyncssh.SSHClientConnection, argv: Sequence[str]
         raise
     finally:
         for task in (*tasks, waiter):
-            if task is not None and not task.done():
+            if task is None:
+                continue
+            if not task.done():
                 task.cancel()
+            elif not task.cancelled():
+                task.exception()  # the first failure was raised; the others are its echo
 
 
 async def _kill(conn: asyncssh.SSHClientConnection, process: asyncssh.SSHClientProcess[bytes],
