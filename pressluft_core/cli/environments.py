@@ -45,6 +45,13 @@ def site_create(args: argparse.Namespace) -> int:
     return code
 
 
+def site_import(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.sites.import_site(token, args.name, args.slug, args.source, node=args.node,
+                                promotion_preset=args.preset)
+    return _queued(app, job, args, f"import of {args.source} as {args.slug}")
+
+
 def env_clone(args: argparse.Namespace) -> int:
     app, token = _session(args)
     job = app.environments.clone(token, args.site, args.source, args.name or args.slug,
@@ -145,6 +152,18 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
                         choices=["content-protect", "commerce-protect"])
     create.add_argument("--admin-email")
     _wait(create)
+
+    imported = add(site, "import", site_import, "create a site from an archive (.tar.gz or "
+                   ".tar.zst: db.sql, files/, optional meta.json; a Pressluft backup imports "
+                   "as is), validated on the node before anything changes", json_output=True)
+    imported.add_argument("name")
+    imported.add_argument("--slug", required=True)
+    imported.add_argument("--source", required=True, metavar="URL|PATH",
+                          help="http(s) URL or a path on this machine")
+    imported.add_argument("--node", help="node id or name (default: the local node)")
+    imported.add_argument("--preset", default="content-protect",
+                          choices=["content-protect", "commerce-protect"])
+    _wait(imported)
 
     clone = add(env, "clone", env_clone, "clone an environment into a new staging or clone "
                 "environment (quarantined: mail captured, noindex, WP-Cron off)",

@@ -1097,6 +1097,19 @@ def cmd_restore_stream(data: dict) -> dict:
     """Read a backup (tar.zst) on stdin and stage it beside the live environment: database
     into a scratch database (URLs rewritten when it came from elsewhere), code as a new
     release, uploads as a new directory. Nothing live is touched until ``restore-swap``."""
+    return stage_archive(data, sys.stdin.buffer)
+
+
+def decompressor(head: bytes) -> list[str]:
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return ["zstd", "-q", "-d", "-c"]
+    if head.startswith(b"\x1f\x8b"):
+        return ["gzip", "-d", "-c"]
+    raise Refused("the archive is neither .tar.zst nor .tar.gz")
+
+
+def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
+    """``restore-stream``'s work on any compressed archive (a stream or a staged file)."""
     env = Env(data)
     names = restore_names(env, data.get("restore_id"))
     release = env.release_dir(data.get("release"))
@@ -1106,16 +1119,25 @@ def cmd_restore_stream(data: dict) -> dict:
     building = fresh_building_dir(env, release)
     uploads_new = names["uploads_new"]
     shutil.rmtree(uploads_new, ignore_errors=True)
-    unpack = subprocess.Popen(["zstd", "-q", "-d", "-c"], stdin=sys.stdin.buffer,
-                              stdout=subprocess.PIPE)
-    meta: dict = {}
+    if source is sys.stdin.buffer:
+        argv = ["zstd", "-q", "-d", "-c"]
+    else:
+        argv = decompressor(source.read(4))
+        source.seek(0)
+    unpack = subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE)
+    meta: dict = dict(data.get("meta") or {})
     has = {"db": False, "files": False}
     assert unpack.stdout is not None
     with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
         for member in tf:
+            if member.name.startswith("./"):  # made with `tar -C dir .`
+                member.name = member.name[2:]
+            if member.name in ("", "."):
+                continue
             check_member(member)
             if member.name == "meta.json":
-                meta = json.loads(tf.extractfile(member).read())  # type: ignore[union-attr]
+                meta = {**json.loads(tf.extractfile(member).read()),  # type: ignore[union-attr]
+                        **meta}
                 continue
             if not meta:
                 raise Refused("the archive does not start with meta.json")
@@ -1138,7 +1160,7 @@ def cmd_restore_stream(data: dict) -> dict:
                     member.name = rel
                     tf.extract(member, building / "wp-content", set_attrs=False)
     if unpack.wait() != 0:
-        raise Failed("the backup stream is not valid zstd")
+        raise Failed("the archive stream could not be decompressed")
     if has["files"]:
         finish_release(env, building, release)
         run(["chown", "-R", f"{env.user}:{env.user}", str(uploads_new)])
@@ -1150,7 +1172,7 @@ def cmd_restore_stream(data: dict) -> dict:
 
 def import_dump(member, database: str, replacer: str, source_url: object,  # type: ignore[no-untyped-def]
                 target_url: str) -> None:
-    argv = ["mariadb", "--default-character-set=utf8mb4", database]
+    argv = ["mariadb", "--default-character-set=utf8mb4", *sandbox(), database]
     if isinstance(source_url, str) and source_url and source_url != target_url:
         rewrite = subprocess.Popen(["python3", replacer, source_url, target_url],
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
@@ -1230,6 +1252,142 @@ def cmd_restore_finish(data: dict) -> dict:
           f"DROP DATABASE IF EXISTS `{names['old_db']}`;")
     for path in (names["uploads_new"], names["uploads_old"]):
         shutil.rmtree(path, ignore_errors=True)
+    return {}
+
+
+def sandbox() -> list[str]:
+    """``--sandbox`` where the client has it: client commands that touch the file system
+    (``\\!``, ``source``, …) in a dump are refused instead of run as root."""
+    help_text = run(["mariadb", "--help"], check=False).stdout
+    return ["--sandbox"] if b"--sandbox" in help_text else []
+
+
+# -- site import: stage, validate, then restore into a new environment ----------------------
+
+IMPORT_ROOT = Path("/var/tmp/pressluft-import")
+MAX_IMPORT_BYTES = 20 * 1024 ** 3
+MAX_IMPORT_MEMBERS = 2_000_000
+SHELL_LINE = re.compile(rb"^\s*(\\|system\s|source\s)", re.I)
+OPTIONS_TABLE = re.compile(rb"CREATE TABLE `([A-Za-z0-9_]*)options`")
+SITEURL = re.compile(rb"'(?:siteurl|home)','(https?://[^'\\]+)'")
+
+
+def import_dir(data: dict) -> Path:
+    import_id = data.get("import_id")
+    if not isinstance(import_id, str) or not re.fullmatch(r"[0-9a-f]{8}", import_id):
+        raise Refused(f"import_id {import_id!r} is not valid")
+    return IMPORT_ROOT / import_id
+
+
+def cmd_import_stage(data: dict) -> dict:
+    """Take an archive on stdin into a root-only staging directory and validate it before
+    anything else changes: .tar.gz/.tar.zst, members inside the tree (no absolute names,
+    ``..`` or links out), ``db.sql`` present, only ``meta.json``/``db.sql``/``files/``,
+    size limits, and a dump that is SQL (no client commands that would run a shell).
+    Finds the source URL (meta.json, else the dump's siteurl) and the table prefix."""
+    work = import_dir(data)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, mode=0o700)
+    archive = work / "archive"
+    size = 0
+    limit = int(data.get("max_bytes") or MAX_IMPORT_BYTES)
+    try:
+        with open(archive, "wb") as out:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(f"the archive is larger than {limit // 2**20} MiB")
+                out.write(chunk)
+        info = validate_import(archive)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    info["bytes"] = size
+    (work / "info.json").write_text(json.dumps(info))
+    say(f"archive valid: {info['members']} members, source {info['source_url']}, "
+        f"table prefix {info['prefix']}")
+    return info
+
+
+def validate_import(archive: Path) -> dict:
+    with open(archive, "rb") as handle:
+        argv = decompressor(handle.read(4))
+    meta: dict = {}
+    prefix = url = None
+    members = 0
+    seen_db = False
+    with open(archive, "rb") as handle:
+        unpack = subprocess.Popen(argv, stdin=handle, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL)
+        assert unpack.stdout is not None
+        try:
+            with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
+                for member in tf:
+                    members += 1
+                    if members > MAX_IMPORT_MEMBERS:
+                        raise Refused(f"the archive has more than {MAX_IMPORT_MEMBERS} members")
+                    name = member.name[2:] if member.name.startswith("./") else member.name
+                    if name in ("", "."):
+                        continue
+                    member.name = name
+                    check_member(member)
+                    if name == "meta.json":
+                        meta = json.loads(tf.extractfile(member).read() or b"{}")  # type: ignore[union-attr]
+                    elif name == "db.sql":
+                        seen_db = True
+                        prefix, url = scan_dump(tf.extractfile(member))  # type: ignore[arg-type]
+                    elif not (name in ("files", "") or name.startswith("files/")):
+                        raise Refused(f"unexpected archive member {name!r}: an import holds "
+                                      "meta.json, db.sql and files/ only")
+        except tarfile.TarError as exc:
+            raise Refused(f"the archive is not a valid tar: {exc}") from None
+        finally:
+            unpack.stdout.close()
+            unpack.wait()
+    if not seen_db:
+        raise Refused("the archive has no db.sql")
+    if prefix is None:
+        raise Refused("db.sql creates no WordPress options table: not a WordPress dump")
+    source_url = meta.get("source_url") or url
+    if not isinstance(source_url, str) or not re.fullmatch(r"https?://[^\s'\"]+", source_url):
+        raise Refused("no source URL: add meta.json with source_url, or a dump whose "
+                      "options hold siteurl")
+    return {"source_url": source_url.rstrip("/"), "prefix": prefix, "members": members,
+            "format": meta.get("format")}
+
+
+def scan_dump(member) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+    prefix = url = None
+    tail = b""
+    while chunk := member.read(1 << 20):
+        lines = (tail + chunk).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            if SHELL_LINE.match(line):
+                raise Refused("db.sql contains a client command, not SQL: "
+                              f"{line[:60].decode(errors='replace')!r}")
+            if prefix is None and (found := OPTIONS_TABLE.search(line)):
+                prefix = found.group(1).decode()
+            if url is None and (found := SITEURL.search(line)):
+                url = found.group(1).decode()
+    if tail and SHELL_LINE.match(tail):
+        raise Refused("db.sql contains a client command, not SQL")
+    if prefix is not None and not PREFIX_RE.fullmatch(prefix):
+        raise Refused(f"table prefix {prefix!r} is not valid")
+    return prefix, url
+
+
+def cmd_import_apply(data: dict) -> dict:
+    """Stage the validated archive beside the (new, empty) environment, like a restore."""
+    work = import_dir(data)
+    info = json.loads((work / "info.json").read_text())
+    with open(work / "archive", "rb", buffering=0) as handle:  # the child reads the fd
+        return stage_archive({**data, "restore_id": data.get("import_id"),
+                              "meta": {"source_url": info["source_url"]}}, handle)
+
+
+def cmd_import_cleanup(data: dict) -> dict:
+    shutil.rmtree(import_dir(data), ignore_errors=True)
     return {}
 
 
@@ -1334,13 +1492,15 @@ COMMANDS = {
     "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
     "update-release": cmd_update_release, "release-from-env": cmd_release_from_env,
     "promote-tables": cmd_promote_tables, "promote-swap": cmd_promote_swap,
-    "promote-undo": cmd_promote_undo,
+    "promote-undo": cmd_promote_undo, "import-apply": cmd_import_apply,
+    "import-cleanup": cmd_import_cleanup,
     "remove": cmd_remove, "backup-estimate": cmd_backup_estimate,
     "restore-swap": cmd_restore_swap, "restore-undo": cmd_restore_undo,
     "restore-finish": cmd_restore_finish,
 }
 # Their stdin/stdout carry the data: the input comes as the argument after the command.
-STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream}
+STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream,
+                   "import-stage": cmd_import_stage}
 
 
 def main(argv: list[str]) -> int:

@@ -3,6 +3,8 @@ job in one transaction; the node-side work happens when the job runs."""
 
 from __future__ import annotations
 
+import os
+
 from pressluft_core import validation
 from pressluft_core.clock import new_id
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
@@ -30,11 +32,37 @@ class SitesService(Service):
     ) -> JobRecord:
         """Returns the queued ``site_create`` job. ``node`` (id or name) defaults to the
         local node."""
+        site_id, env_id, target_node = self._new_site(name, slug, node, promotion_preset)
+        admin_email = validation.email("admin_email", admin_email or actor.email)
+        return jobs.enqueue(
+            self.rt, "site_create", site_id=site_id, environment_id=env_id,
+            node_id=target_node.id,
+            payload={"site_id": site_id, "environment_id": env_id, "title": name,
+                     "admin_email": admin_email},
+        )
+
+    @mutation("site.import", "site", resource_id=lambda job: job.site_id, target="slug")
+    def import_site(self, actor: Actor, name: str, slug: str, source: str, *,
+                    node: str | None = None, promotion_preset: str = DEFAULT_PRESET
+                    ) -> JobRecord:
+        """Queue ``site_import``: a new site whose production environment is made from an
+        archive (``.tar.gz``/``.tar.zst`` with ``db.sql``, ``files/``, optional
+        ``meta.json``; a Pressluft backup imports as is) at an http(s) URL or a path on
+        this machine. The archive is validated on the node before anything is changed."""
+        source = check_import_source(source)
+        site_id, env_id, target_node = self._new_site(name, slug, node, promotion_preset)
+        return jobs.enqueue(self.rt, "site_import", site_id=site_id, environment_id=env_id,
+                            node_id=target_node.id, max_attempts=2,
+                            payload={"site_id": site_id, "environment_id": env_id,
+                                     "source": source})
+
+    def _new_site(self, name: str, slug: str, node: str | None, promotion_preset: str
+                  ) -> tuple[str, str, Node]:
+        """The site and its production environment rows, both ``deploying``."""
         name = validation.display_name("name", name)
         slug = validation.slug("slug", slug)
         promotion_preset = validation.one_of(
             "promotion_preset", promotion_preset, ("content-protect", "commerce-protect"))
-        admin_email = validation.email("admin_email", admin_email or actor.email)
         target_node = find_node(node) if node else _local_node()
         if target_node.status == "decommissioned":
             raise StateError(f"node {target_node.name!r} is decommissioned")
@@ -52,12 +80,7 @@ class SitesService(Service):
             drift_status="unknown", created_at=now, updated_at=now,
         ).execute()
         Site.update(primary_environment_id=env_id).where(Site.id == site_id).execute()
-        return jobs.enqueue(
-            self.rt, "site_create", site_id=site_id, environment_id=env_id,
-            node_id=target_node.id,
-            payload={"site_id": site_id, "environment_id": env_id, "title": name,
-                     "admin_email": admin_email},
-        )
+        return site_id, env_id, target_node
 
     def list(self, token: str) -> list[SiteRecord]:
         self.auth.require(token)
@@ -71,6 +94,25 @@ class SitesService(Service):
     def _preview_domain(self) -> str | None:
         row = Setting.get_or_none(Setting.key == "preview_domain")
         return row.value if row else None
+
+
+def check_import_source(source: str) -> str:
+    """An http(s) URL, or an absolute path to a .tar.gz/.tgz/.tar.zst file here."""
+    if not isinstance(source, str) or not source:
+        raise ValidationError("source", "give the archive's URL or path")
+    if source.startswith(("http://", "https://")):
+        from urllib.parse import urlparse
+
+        parsed = urlparse(source)
+        if not parsed.hostname or any(c.isspace() for c in source) or "@" in parsed.netloc:
+            raise ValidationError("source", "is not an http(s) URL without credentials")
+        return source
+    if not source.endswith((".tar.gz", ".tgz", ".tar.zst")):
+        raise ValidationError("source", f"{source!r} is not a .tar.gz or .tar.zst archive")
+    path = os.path.abspath(source)
+    if not os.path.isfile(path):
+        raise ValidationError("source", f"{source!r} is not a file")
+    return path
 
 
 def find_site(ref: str) -> Site:
