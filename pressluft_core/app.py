@@ -17,6 +17,7 @@ from pressluft_core.services.audit import AuditService
 from pressluft_core.services.auth import AuthService
 from pressluft_core.services.backups import BackupsService
 from pressluft_core.services.base import Runtime
+from pressluft_core.services.domains import DomainsService
 from pressluft_core.services.environments import EnvironmentsService
 from pressluft_core.services.jobs import JobsService
 from pressluft_core.services.nodes import NodesService
@@ -36,6 +37,7 @@ class Pressluft:
         self.sites = SitesService(rt, self.auth)
         self.environments = EnvironmentsService(rt, self.auth)
         self.backups = BackupsService(rt, self.auth)
+        self.domains = DomainsService(rt, self.auth)
         self.promotion = PromotionService(rt, self.auth)
         self.jobs = JobsService(rt, self.auth)
         self.overview = OverviewService(rt, self.auth)

@@ -25,8 +25,8 @@ SITE_JOB_TYPES = (
     "env_promote", "backup_create", "domain_add", "domain_remove", "drift_check",
     "health_check", "release_rollback", "env_delete", "backup_verify",
 )
-NODE_JOB_TYPES = ("node_provision", "node_check", "noop")
-GLOBAL_JOB_TYPES = ("backup_cleanup", "env_expiry", "backup_schedule")
+NODE_JOB_TYPES = ("node_provision", "node_check", "noop", "cert_check")
+GLOBAL_JOB_TYPES = ("backup_cleanup", "env_expiry", "backup_schedule", "cert_expiry")
 JOB_TYPES = SITE_JOB_TYPES + NODE_JOB_TYPES + GLOBAL_JOB_TYPES
 DEFAULT_MAX_ATTEMPTS = 3
 FORBIDDEN_PAYLOAD_KEYS = ("password", "secret", "private_key", "token", "credentials")

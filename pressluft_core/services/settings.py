@@ -7,6 +7,7 @@ reference (``secret:<name>``) so the database never carries the value.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -90,6 +91,22 @@ def _weekday(key: str, value: str) -> str:
     return value
 
 
+def _resolver(key: str, value: str) -> str:
+    """``IP``, ``IP:port`` or ``[IPv6]:port``; a name would need a resolver itself."""
+    match = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([0-9.]+)(?::(\d{1,5}))?"
+                         r"|([0-9A-Fa-f:]+)", value)
+    host = match and (match.group(1) or match.group(3) or match.group(5))
+    port = match and (match.group(2) or match.group(4))
+    try:
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        raise ValidationError(key, f"{value!r} is not an IP address with an optional :port "
+                                   "(e.g. 192.0.2.53:53 or [2001:db8::53]:53)") from None
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValidationError(key, f"{port} is not a port number (1-65535)")
+    return value
+
+
 def _wordpress_source(key: str, value: str) -> str:
     """A release tarball URL, or a tarball or directory path on each node."""
     if value.startswith(("http://", "https://")):
@@ -125,6 +142,10 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
     SettingSpec("acme_directory_url", "ACME directory for certificates", _url,
                 default="https://acme-v02.api.letsencrypt.org/directory"),
     SettingSpec("acme_email", "account email for the ACME server", validation.email),
+    SettingSpec("acme_ca_bundle", "CA bundle on the nodes for a private ACME server's "
+                "HTTPS (unset: the system's)", validation.absolute_path),
+    SettingSpec("dns_resolver", "DNS resolver (IP[:port]) that checks custom domains "
+                "(unset: the node's own)", _resolver),
     SettingSpec("backup_hour", "UTC hour of scheduled backups (0-23)", _hour, default="3"),
     SettingSpec("backup_verify_weekday", "weekday of restore drills (0 = Monday)", _weekday,
                 default="6"),
