@@ -474,3 +474,44 @@ class _Stdin:
 
     def read(self) -> str:
         return self.text
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+def test_cli_domain_add_list_and_refusals(tmp_path: Path) -> None:
+    from pressluft_core.app import Pressluft
+    from tests.test_cli import EMAIL, PASSWORD, _json, _one_line_error, _runner
+
+    cli_home = tmp_path / "home"
+    logged_in = _runner(cli_home)
+    logged_in("init")
+    logged_in("admin", "create", "--email", EMAIL, "--name", "Ops", "--password-stdin",
+              stdin=PASSWORD + "\n")
+    logged_in("login", "--email", EMAIL, "--password-stdin", stdin=PASSWORD + "\n")
+
+    logged_in("node", "add", "local", "--hostname", "localhost", "--local", "--no-check",
+              "--public-ip", "127.0.0.1")
+    logged_in("site", "create", "Shop", "--slug", "shop")
+    app = Pressluft.open(cli_home)
+    try:
+        release = new_id()
+        env = Environment.get(Environment.slug == "production")
+        Release.insert(id=release, environment_id=env.id, source_type="upload",
+                       source_ref="t", path="/srv/x", health_status="healthy",
+                       created_at=app.rt.now()).execute()
+        Environment.update(status="active", current_release_id=release).execute()
+        Job.update(status="succeeded").execute()
+    finally:
+        app.close()
+    job = _json(logged_in("domain", "add", "shop", "production", "shop.example.com",
+                          "--primary", "--json"))
+    assert job["job_type"] == "domain_add" and json.loads(job["payload_json"])["primary"]
+    listing = logged_in("domain", "list", "shop").stdout
+    assert "shop.example.com" in listing and "shop/production" in listing
+    assert "pending" in listing
+    (row,) = _json(logged_in("domain", "list", "--json"))
+    assert row["hostname"] == "shop.example.com" and row["tls_status"] == "pending"
+    _one_line_error(logged_in("domain", "add", "shop", "production", "192.0.2.1", expect=2),
+                    "hostname", "IP address")
+    _one_line_error(logged_in("domain", "remove", "shop", "shop.example.com", "--confirm",
+                              "shop", expect=2), "confirm", "shop.example.com")

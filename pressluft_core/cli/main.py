@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pressluft_core.cli import backups, environments, handlers, promotion, runner
+from pressluft_core.cli import backups, domains, environments, handlers, promotion, runner
 from pressluft_core.errors import PressluftError
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     environments.add_commands(_add, site, env)
     promotion.add_commands(_add, env)
     backups.add_commands(_add, groups)
+    domains.add_commands(_add, groups)
 
     job = groups.add_parser("jobs", help="jobs").add_subparsers(
         dest="jobs_command", required=True, metavar="ACTION")

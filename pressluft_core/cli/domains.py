@@ -1,0 +1,108 @@
+"""``pressluft domain add|primary|remove|list|check-expiry``: the same services the console
+calls (``--wait`` runs the job here, its log printed live)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from pressluft_core.cli import output
+from pressluft_core.cli.environments import _queued, _wait
+from pressluft_core.cli.handlers import _session
+from pressluft_core.services.domains import EXPIRY_WARNING_DAYS
+
+
+def domain_add(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.domains.add(token, args.site, args.env, args.hostname, primary=args.primary)
+    return _queued(app, job, args, f"domain {args.hostname}")
+
+
+def domain_primary(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.domains.make_primary(token, args.site, args.hostname)
+    return _queued(app, job, args, f"primary domain {args.hostname}")
+
+
+def domain_remove(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.domains.remove(token, args.site, args.hostname, confirm=args.confirm,
+                             new_primary=args.new_primary)
+    return _queued(app, job, args, f"removing domain {args.hostname}")
+
+
+def domain_list(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    domains = app.domains.list(token, args.site, args.env)
+    if args.json:
+        output.emit_json(domains)
+        return 0
+    envs = {e.id: e for e in app.environments.list(token)}
+    sites = {s.id: s.slug for s in app.sites.list(token)}
+    primary = app.domains.primary_ids(token)
+    soon = (datetime.now(UTC) + timedelta(days=EXPIRY_WARNING_DAYS)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+    def where(env_id: str) -> str:
+        env = envs.get(env_id)
+        return f"{sites.get(env.site_id, '?')}/{env.slug}" if env else env_id[:8]
+
+    def expiry(d):  # type: ignore[no-untyped-def]
+        if d.tls_status != "active":
+            return "-"
+        if not d.expires_at:
+            return "unknown (!)"
+        return d.expires_at + (" (!)" if d.expires_at <= soon else "")
+
+    output.table(((d.hostname, where(d.environment_id), "yes" if d.id in primary else "",
+                   d.tls_status, expiry(d), d.tls_error or "") for d in domains),
+                 ["domain", "environment", "primary", "tls", "expires", "problem"])
+    return 0
+
+
+def domain_check_expiry(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    code = _queued(app, app.domains.check_expiry(token), args, "certificate expiry check")
+    if args.wait and code == 0:  # the job queued one check per node: run those too
+        for job in app.jobs.list(token, status="queued", job_type="cert_check"):
+            code = max(code, _queued(app, job, args, f"certificates on node {job.node_id[:8]}"))
+    return code
+
+
+def add_commands(add, groups) -> None:  # type: ignore[no-untyped-def]
+    domain = groups.add_parser("domain", help="custom domains and their certificates"
+                               ).add_subparsers(dest="domain_command", required=True,
+                                                metavar="ACTION")
+    create = add(domain, "add", domain_add, "attach a domain: DNS check, certificate (ACME "
+                 "HTTP-01), nginx; the first one (or --primary) becomes the URL WordPress "
+                 "answers on", json_output=True)
+    create.add_argument("site", help="site id or slug")
+    create.add_argument("env", help="environment id or slug")
+    create.add_argument("hostname", help="e.g. shop.example.com (its A record must point "
+                        "at the node)")
+    create.add_argument("--primary", action="store_true",
+                        help="make it the primary domain (URLs rewritten to it)")
+    _wait(create)
+    primary = add(domain, "primary", domain_primary, "make a domain the primary one (URLs "
+                  "rewritten to it, the others redirect to it)", json_output=True)
+    primary.add_argument("site", help="site id or slug")
+    primary.add_argument("hostname")
+    _wait(primary)
+    remove = add(domain, "remove", domain_remove, "detach a domain: server blocks and "
+                 "certificate removed; a primary domain's URLs go back to the preview URL",
+                 json_output=True)
+    remove.add_argument("site", help="site id or slug")
+    remove.add_argument("hostname")
+    remove.add_argument("--confirm", required=True, metavar="HOSTNAME",
+                        help="the domain, typed again")
+    remove.add_argument("--new-primary", metavar="HOSTNAME",
+                        help="another domain of the environment to move the URLs to "
+                             "instead of the preview URL")
+    _wait(remove)
+    listing = add(domain, "list", domain_list, "list domains (!: certificate expires within "
+                  f"{EXPIRY_WARNING_DAYS} days or its expiry is unknown)", json_output=True)
+    listing.add_argument("site", nargs="?", help="site id or slug")
+    listing.add_argument("env", nargs="?", help="environment id or slug")
+    check = add(domain, "check-expiry", domain_check_expiry, "read every certificate's expiry "
+                "date from its node now (also runs daily)", json_output=True)
+    _wait(check)
