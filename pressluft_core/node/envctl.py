@@ -745,15 +745,8 @@ def cmd_clone(data: dict) -> dict:
         raise Refused("replacements must be [old, new] pairs of non-empty strings")
     offset = int(data.get("auto_increment_offset", AUTO_INCREMENT_OFFSET_DEFAULT))
 
-    building = fresh_building_dir(env, release)
-    copy_current(source, building)
-    finish_release(env, building, release)
-    say(f"copied code of {os.readlink(source.current)} into release {release.name}")
-
-    run(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
-         f"{source.shared / 'uploads'}/", f"{env.shared / 'uploads'}/"])
-    say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
-
+    # The database pipeline is the long part (CPU-bound import): code and uploads are
+    # copied while it runs.
     mysql(f"DROP DATABASE IF EXISTS `{env.db_name}`; CREATE DATABASE `{env.db_name}` "
           "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
     dump = subprocess.Popen(
@@ -769,10 +762,21 @@ def cmd_clone(data: dict) -> dict:
                             stdin=rewrite.stdout, stderr=subprocess.PIPE)
     assert rewrite.stdout is not None
     rewrite.stdout.close()
+    uploads = subprocess.Popen(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
+                                f"{source.shared / 'uploads'}/", f"{env.shared / 'uploads'}/"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    building = fresh_building_dir(env, release)
+    copy_current(source, building)
+    finish_release(env, building, release)
+    say(f"copied code of {os.readlink(source.current)} into release {release.name}")
+    uploads_err = uploads.communicate()[1]
+    if uploads.returncode == 0:
+        say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
     load_err = load.communicate()[1]
     rewrite_err = rewrite.communicate()[1]
     dump_err = dump.communicate()[1]
-    for name, proc, err in (("mysqldump", dump, dump_err), ("replacer", rewrite, rewrite_err),
+    for name, proc, err in (("rsync of uploads", uploads, uploads_err), ("mysqldump", dump,
+                            dump_err), ("replacer", rewrite, rewrite_err),
                             ("mariadb import", load, load_err)):
         if proc.returncode != 0:
             raise Failed(f"{name} exited {proc.returncode}: "
@@ -1485,6 +1489,33 @@ def cmd_promote_undo(data: dict) -> dict:
     return cmd_restore_finish({**data, "restore_id": data.get("promote_id")})
 
 
+RESULT_DIR = Path("/var/tmp/pressluft-results")
+RESULT_INLINE_MAX = 4096  # the control plane keeps only the last 10 KB of output
+
+
+def print_result(result: dict) -> None:
+    """``result: {json}``; a large answer (an upload manifest) goes to a root-only file
+    that ``take-result`` hands over once, and the line says where."""
+    text = json.dumps(result)
+    if len(text) <= RESULT_INLINE_MAX:
+        print("result: " + text, flush=True)
+        return
+    RESULT_DIR.mkdir(mode=0o700, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=RESULT_DIR, suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    print(f"result-file: {path}", flush=True)
+
+
+def cmd_take_result(data: dict) -> None:
+    path = Path(str(data.get("path")))
+    if path.parent != RESULT_DIR or not re.fullmatch(r"tmp\w+\.json", path.name):
+        raise Refused(f"{path} is not a result file")
+    sys.stdout.buffer.write(path.read_bytes())
+    sys.stdout.flush()
+    path.unlink()
+
+
 COMMANDS = {
     "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
@@ -1500,7 +1531,7 @@ COMMANDS = {
 }
 # Their stdin/stdout carry the data: the input comes as the argument after the command.
 STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream,
-                   "import-stage": cmd_import_stage}
+                   "import-stage": cmd_import_stage, "take-result": cmd_take_result}
 
 
 def main(argv: list[str]) -> int:
@@ -1518,8 +1549,8 @@ def main(argv: list[str]) -> int:
         data = json.loads(argv[2] if streaming else (sys.stdin.read() or "{}"))
         if not isinstance(data, dict):
             raise Refused("input must be a JSON object")
-        if argv[1] == "backup-stream":
-            cmd_backup_stream(data)
+        if argv[1] in ("backup-stream", "take-result"):
+            (cmd_backup_stream if argv[1] == "backup-stream" else cmd_take_result)(data)
             return 0
         command = STREAM_COMMANDS[argv[1]] if streaming else COMMANDS[argv[1]]
         result = command(data)
@@ -1530,7 +1561,7 @@ def main(argv: list[str]) -> int:
             zipfile.BadZipFile, ValueError, KeyError) as exc:
         print(f"envctl: {exc}", file=sys.stderr)
         return 1
-    print("result: " + json.dumps(result), flush=True)
+    print_result(result)
     return 0
 
 

@@ -28,6 +28,7 @@ HELPERS = {
     "search_replace.py": Path(search_replace.__file__).read_bytes(),
 }
 RESULT_PREFIX = "result: "
+RESULT_FILE_PREFIX = "result-file: "
 
 
 def node_names(environment_id: str) -> str:
@@ -101,7 +102,24 @@ async def envctl(ctx: JobContext, command: str, data: dict[str, Any],
     for line in reversed(lines):
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
+        if line.startswith(RESULT_FILE_PREFIX):
+            return await _take_result(ctx, paths["envctl.py"], line[len(RESULT_FILE_PREFIX):])
     raise JobFailure("COMMAND_FAILED", f"{command} on node {ctx.node().name} gave no result")
+
+
+async def _take_result(ctx: JobContext, envctl_path: str, path: str) -> dict[str, Any]:
+    """A large answer (an upload manifest) fetched as bytes, kept out of the log."""
+    answer = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        answer.extend(chunk)
+
+    status = await ctx.stream(["python3", envctl_path, "take-result",
+                               json.dumps({"path": path.strip()})], on_stdout=keep)
+    if status != 0:
+        raise JobFailure("COMMAND_FAILED", f"could not read the result file {path} on node "
+                         f"{ctx.node().name}")
+    return json.loads(answer)
 
 
 def planned_release(ctx: JobContext) -> tuple[str, str]:
