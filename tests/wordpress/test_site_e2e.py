@@ -39,6 +39,11 @@ def staging(stack: Stack, production: Environment) -> Environment:
     mysql("INSERT INTO wp_options (option_name, option_value, autoload) VALUES "
           f"('e2e_serialized', '{serialized}', 'no'), "
           f"('e2e_json', '{json_escaped.replace(chr(92), chr(92) * 2)}', 'no')", db)
+    # Enough uploads that the drift baseline's manifest outgrows the 10 KB output tail.
+    uploads = stack.sites_root / production.site_id / production.id / "shared" / "uploads"
+    for number in range(300):
+        (uploads / f"photo-{number:03d}.jpg").write_bytes(b"jpeg %d" % number)
+    subprocess.run(["chown", "-R", f"{db}:{db}", str(uploads)], check=True)
     job = stack.core.environments.clone(stack.token, "friends", "production", "Staging",
                                         "staging")
     assert stack.run(job.id).status == "succeeded", stack.log(job.id)
@@ -89,6 +94,8 @@ def test_clone_serves_its_own_url_and_keeps_no_trace_of_production(
         + 10_000_000
     baseline = DriftCheck.get_by_id(staging.last_drift_check_id)
     assert "wp_posts" in json.loads(baseline.db_checksums_json)["tables"]
+    manifest = json.loads(baseline.file_checksums_json)["wp-content/uploads"]
+    assert len(manifest) >= 300 and manifest["photo-007.jpg"][0] == len(b"jpeg 7")
     assert staging.source_environment_id == production.id
 
 
