@@ -216,6 +216,35 @@ def test_the_expiry_job_is_registered_daily() -> None:
     assert job.period(datetime(2026, 3, 1, 23, tzinfo=UTC)) == "2026-03-01"
 
 
+def test_a_wildcard_preview_certificate_needs_its_settings(core, token, local_node) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError) as refused:
+        core.domains.preview_certificate(token, "local")
+    assert refused.value.field == "preview_domain"
+    core.settings.set(token, "preview_domain", "preview.example")
+    with pytest.raises(ValidationError) as refused:
+        core.domains.preview_certificate(token, "local")
+    assert refused.value.field == "dns01_provider"
+    core.settings.set(token, "dns01_provider", "webhook")
+    job = core.domains.preview_certificate(token, "local")
+    assert job.job_type == "preview_cert" and job.node_id == local_node.id
+    assert job.site_id is None and job.payload == {}
+    with pytest.raises(NotFoundError):
+        core.domains.preview_certificate(token, "nope")
+
+
+def test_wildcard_credentials_are_checked_before_certbot_runs() -> None:
+    base = {"domain": "preview.example", "directory_url": "https://acme.example/dir"}
+    for provider, credentials, why in (
+            ("webhook", {"set_url": "http://x.example/set"}, "clear_url"),
+            ("webhook", {"set_url": "x", "clear_url": "y"}, "set_url"),
+            ("Cloud flare", {}, "provider"),
+            ("cloudflare", {"api_token": "a\nb"}, "one-line"),
+            ("cloudflare", {"API-Token": "x"}, "lower-case")):
+        with pytest.raises(domainctl.Refused, match=why):
+            domainctl.cmd_issue_wildcard({**base, "provider": provider,
+                                          "credentials": credentials})
+
+
 def test_the_dns_error_names_the_a_record_to_create() -> None:
     text = dns_problem("shop.example.com", "203.0.113.5", [], "web-1", "the system resolver")
     assert "create the DNS record `shop.example.com. A 203.0.113.5`" in text

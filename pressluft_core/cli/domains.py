@@ -1,5 +1,5 @@
-"""``pressluft domain add|primary|remove|list|check-expiry``: the same services the console
-calls (``--wait`` runs the job here, its log printed live)."""
+"""``pressluft domain add|primary|remove|list|check-expiry|preview-cert``: the same services
+the console calls (``--wait`` runs the job here, its log printed live)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,12 @@ def domain_check_expiry(args: argparse.Namespace) -> int:
     return code
 
 
+def domain_preview_cert(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.domains.preview_certificate(token, args.node)
+    return _queued(app, job, args, f"wildcard preview certificate on {args.node}")
+
+
 def add_commands(add, groups) -> None:  # type: ignore[no-untyped-def]
     domain = groups.add_parser("domain", help="custom domains and their certificates"
                                ).add_subparsers(dest="domain_command", required=True,
@@ -106,3 +112,8 @@ def add_commands(add, groups) -> None:  # type: ignore[no-untyped-def]
     check = add(domain, "check-expiry", domain_check_expiry, "read every certificate's expiry "
                 "date from its node now (also runs daily)", json_output=True)
     _wait(check)
+    wildcard = add(domain, "preview-cert", domain_preview_cert, "get the wildcard "
+                   "certificate *.<preview_domain> on a node through ACME DNS-01 "
+                   "(dns01_provider, dns01_credentials_json)", json_output=True)
+    wildcard.add_argument("node", help="node id or name")
+    _wait(wildcard)

@@ -25,6 +25,8 @@ Commands:
 - ``inspect-config``: table prefix, quarantine and WP-Cron of the environment's
   ``wp-config.php``, so rewriting it for a new URL changes nothing else.
 - ``reload-php``: a graceful PHP-FPM reload, so opcache forgets the old ``wp-config.php``.
+- ``issue-wildcard``: ``*.<preview domain>`` through DNS-01 (a webhook or a certbot DNS
+  plugin); ``dns01-hook set|clear CONFIG`` is the webhook's certbot hook.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -309,8 +312,9 @@ def not_after(host: str) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", stamp)
 
 
-def cmd_issue(data: dict) -> dict:
-    host = hostname(data.get("hostname"))
+def certbot_base(data: dict, name: str) -> tuple[list[str], dict[str, str], str]:
+    """``certbot certonly`` for the certificate ``name`` from the ACME server in ``data``
+    (``directory_url``, ``email``, ``ca_bundle``): (argv so far, environment, URL)."""
     url = data.get("directory_url")
     if not isinstance(url, str) or not re.fullmatch(r"https?://[A-Za-z0-9.:\[\]-]+(/[\w./~%-]*)?",
                                                     url):
@@ -324,20 +328,26 @@ def cmd_issue(data: dict) -> dict:
         raise Failed(f"the ACME CA bundle {bundle!r} is not a file on this node")
     if shutil.which("certbot") is None:
         raise Failed("certbot is not installed: run node provision first")
-    Path(ACME_ROOT, ".well-known", "acme-challenge").mkdir(parents=True, exist_ok=True)
     renew_hook()
-    argv = ["certbot", "certonly", "--webroot", "-w", ACME_ROOT, "-d", host,
-            "--cert-name", host, "--server", url, "--agree-tos", "--non-interactive",
-            "--keep-until-expiring"]
+    argv = ["certbot", "certonly", "--cert-name", name, "--server", url, "--agree-tos",
+            "--non-interactive", "--keep-until-expiring"]
     argv += ["--email", email, "--no-eff-email"] if email else \
         ["--register-unsafely-without-email"]
-    previous = renewal_server(host)
+    previous = renewal_server(name)
     if previous is not None and previous != url:
-        say(f"the certificate for {host} came from {previous}: requesting a new one")
+        say(f"the certificate {name} came from {previous}: requesting a new one")
         argv.append("--force-renewal")
     env = dict(os.environ)
     if bundle:
         env["REQUESTS_CA_BUNDLE"] = bundle
+    return argv, env, url
+
+
+def cmd_issue(data: dict) -> dict:
+    host = hostname(data.get("hostname"))
+    argv, env, url = certbot_base(data, host)
+    Path(ACME_ROOT, ".well-known", "acme-challenge").mkdir(parents=True, exist_ok=True)
+    argv += ["--webroot", "-w", ACME_ROOT, "-d", host]
     before = not_after(host) if has_cert(host) else None
     say(f"requesting a certificate for {host} from {url} (HTTP-01, webroot {ACME_ROOT})")
     try:
@@ -352,6 +362,85 @@ def cmd_issue(data: dict) -> dict:
     issued = before is None or expires != before or "--force-renewal" in argv
     say(f"certificate for {host} {'issued' if issued else 'already valid'}, expires {expires}")
     return {"not_after": expires, "issued": issued}
+
+
+def cmd_issue_wildcard(data: dict) -> dict:
+    """``*.<domain>`` through DNS-01: provider ``webhook`` (POST ``{"host", "value"}`` to
+    ``set_url`` and ``{"host"}`` to ``clear_url``, as pebble-challtestsrv's API takes them)
+    or a certbot DNS plugin (``python3-certbot-dns-<provider>``) whose credentials file
+    is made from the JSON keys (``{"api_token": …}`` → ``dns_cloudflare_api_token = …``).
+    Credentials live in a root-only temporary directory for the run only."""
+    domain = hostname(data.get("domain"), "domain")
+    name = f"wildcard.{domain}"
+    provider = data.get("provider")
+    if not isinstance(provider, str) or not re.fullmatch(r"[a-z0-9]{2,30}", provider):
+        raise Refused(f"provider {provider!r} is not valid")
+    credentials = data.get("credentials") or {}
+    if not isinstance(credentials, dict) or not all(
+            isinstance(k, str) and re.fullmatch(r"[a-z0-9_]{1,60}", k) and isinstance(v, str)
+            and "\n" not in v and "\r" not in v for k, v in credentials.items()):
+        raise Refused("credentials must be a JSON object of lower-case keys and one-line "
+                      "string values")
+    if provider == "webhook":
+        for key in ("set_url", "clear_url"):
+            if not re.fullmatch(r"https?://\S+", credentials.get(key, "")):
+                raise Refused(f"the webhook provider needs {key} (an http(s) URL)")
+    argv, env, url = certbot_base(data, name)
+    argv += ["-d", f"*.{domain}", "--preferred-challenges", "dns"]
+    with tempfile.TemporaryDirectory(prefix="pressluft-dns01-") as work:
+        os.chmod(work, 0o700)
+        if provider == "webhook":
+            config = Path(work, "webhook.json")
+            config.write_text(json.dumps(credentials))
+            hook = f"{shlex.quote(sys.executable)} {shlex.quote(os.path.abspath(__file__))} " \
+                   "dns01-hook"
+            argv += ["--manual", "--manual-auth-hook", f"{hook} set {shlex.quote(str(config))}",
+                     "--manual-cleanup-hook", f"{hook} clear {shlex.quote(str(config))}"]
+        else:
+            module = f"certbot_dns_{provider}"
+            if run(["python3", "-c", f"import {module}"], check=False).returncode != 0:
+                raise Failed(f"no certbot plugin for dns01_provider {provider} on this node: "
+                             f"install python3-certbot-dns-{provider} (or use webhook)")
+            ini = Path(work, "credentials.ini")
+            ini.write_text("".join(f"dns_{provider}_{k} = {v}\n"
+                                   for k, v in credentials.items()))
+            os.chmod(ini, 0o600)
+            argv += [f"--dns-{provider}", f"--dns-{provider}-credentials", str(ini)]
+        say(f"requesting a certificate for *.{domain} from {url} (DNS-01 via {provider})")
+        try:
+            proc = run(argv, check=False, timeout=900, env=env)
+        except subprocess.TimeoutExpired:
+            raise Failed(f"certbot did not finish within 900 s for *.{domain}") from None
+    output = (proc.stdout + proc.stderr).decode(errors="replace")
+    if proc.returncode != 0 or not has_cert(name):
+        raise Failed(f"certbot could not get a certificate for *.{domain} from {url}: "
+                     f"{certbot_problem(output)}")
+    expires = not_after(name)
+    say(f"certificate {name} for *.{domain}: expires {expires}")
+    return {"cert_name": name, "not_after": expires,
+            "fullchain": str(cert_dir(name) / "fullchain.pem")}
+
+
+def dns01_hook(action: str, config_path: str) -> int:
+    """certbot's manual hook for the webhook provider (certbot sets CERTBOT_DOMAIN, without
+    the ``*.``, and CERTBOT_VALIDATION)."""
+    import urllib.request
+
+    config = json.loads(Path(config_path).read_text())
+    host = f"_acme-challenge.{os.environ['CERTBOT_DOMAIN']}."
+    body = {"host": host}
+    if action == "set":
+        body["value"] = os.environ["CERTBOT_VALIDATION"]
+    headers = {"Content-Type": "application/json"}
+    if config.get("authorization"):
+        headers["Authorization"] = config["authorization"]
+    request = urllib.request.Request(config[f"{action}_url"], data=json.dumps(body).encode(),
+                                     headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        print(f"dns01 {action} {host}: HTTP {answer.status}", flush=True)
+    if action == "set" and config.get("propagation_seconds"):
+        time.sleep(float(config["propagation_seconds"]))
+    return 0
 
 
 def cmd_remove_cert(data: dict) -> dict:
@@ -659,13 +748,19 @@ COMMANDS = {
     "check-dns": cmd_check_dns, "issue": cmd_issue, "configure": cmd_configure,
     "remove-cert": cmd_remove_cert, "expiry": cmd_expiry,
     "stage-url-rewrite": cmd_stage_url_rewrite, "inspect-config": cmd_inspect_config,
-    "reload-php": cmd_reload_php,
+    "reload-php": cmd_reload_php, "issue-wildcard": cmd_issue_wildcard,
 }
 
 
 def main(argv: list[str]) -> int:
     os.environ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     os.umask(0o022)
+    if len(argv) == 4 and argv[1] == "dns01-hook" and argv[2] in ("set", "clear"):
+        try:
+            return dns01_hook(argv[2], argv[3])
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"domainctl dns01-hook: {exc}", file=sys.stderr)
+            return 1
     if len(argv) != 2 or argv[1] not in COMMANDS:
         print(f"usage: domainctl.py {{{'|'.join(COMMANDS)}}} < input.json", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from pressluft_core.records import Actor, DomainRecord, JobRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Runtime, Service, mutation
 from pressluft_core.services.environments import find_environment
+from pressluft_core.services.nodes import find_node
 from pressluft_core.services.settings import effective_value
 from pressluft_core.services.sites import find_site
 
@@ -142,6 +143,20 @@ class DomainsService(Service):
         _no_domain_job_pending(env, domain.hostname)
         return jobs.enqueue(self.rt, "domain_remove", site_id=env.site_id,
                             environment_id=env.id, node_id=env.node_id, payload=payload)
+
+    @mutation("domain.preview_cert", "node", resource_id=lambda job: job.node_id,
+              target="node_ref")
+    def preview_certificate(self, actor: Actor, node_ref: str) -> JobRecord:
+        """Queue ``preview_cert``: ``*.<preview_domain>`` on a node through ACME DNS-01 with
+        ``dns01_provider`` (``webhook``, or a certbot DNS plugin installed on the node) and
+        ``dns01_credentials_json``."""
+        missing = [key for key in ("preview_domain", "dns01_provider")
+                   if not effective_value(self.rt, key)]
+        if missing:
+            raise ValidationError(missing[0], "must be set for a wildcard preview "
+                                              "certificate")
+        node = find_node(node_ref)
+        return jobs.enqueue(self.rt, "preview_cert", node_id=node.id, payload={})
 
     @mutation("domain.check_expiry", "domain", resource_id=lambda job: "*")
     def check_expiry(self, actor: Actor) -> JobRecord:

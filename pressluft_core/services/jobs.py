@@ -25,7 +25,7 @@ SITE_JOB_TYPES = (
     "env_promote", "backup_create", "domain_add", "domain_remove", "drift_check",
     "health_check", "release_rollback", "env_delete", "backup_verify",
 )
-NODE_JOB_TYPES = ("node_provision", "node_check", "noop", "cert_check")
+NODE_JOB_TYPES = ("node_provision", "node_check", "noop", "cert_check", "preview_cert")
 GLOBAL_JOB_TYPES = ("backup_cleanup", "env_expiry", "backup_schedule", "cert_expiry")
 JOB_TYPES = SITE_JOB_TYPES + NODE_JOB_TYPES + GLOBAL_JOB_TYPES
 DEFAULT_MAX_ATTEMPTS = 3

@@ -31,7 +31,7 @@ PEBBLE_CA = os.environ.get("PRESSLUFT_TEST_PEBBLE_CA", str(RUN_DIR / "pebble" / 
 PEBBLE_MGMT = os.environ.get("PRESSLUFT_TEST_PEBBLE_MGMT_URL", "https://127.0.0.1:15000")
 CHALLTESTSRV = os.environ.get("PRESSLUFT_TEST_CHALLTESTSRV_URL", "http://127.0.0.1:8055")
 RESOLVER = os.environ.get("PRESSLUFT_TEST_DNS_RESOLVER", "127.0.0.1:8053")
-HOSTS = ("shop.test", "www.shop.test", "elsewhere.test")
+HOSTS = ("shop.test", "www.shop.test", "elsewhere.test", "wildcard.preview.test")
 DOMAINCTL = NODE_DIR / "domainctl.py"
 
 
@@ -281,3 +281,23 @@ def test_removing_the_primary_goes_back_to_the_preview_url(
     assert not Path("/etc/nginx/sites-enabled/pressluft-"
                     f"{node_names(env.id)}-domains.conf").exists()
     assert http_get(env.preview_url)[0] == 200
+
+
+def test_a_wildcard_preview_certificate_is_issued_through_dns01(stack: Stack) -> None:
+    settings = {"preview_domain": "preview.test", "dns01_provider": "webhook",
+                "dns01_credentials_json": json.dumps({"set_url": f"{CHALLTESTSRV}/set-txt",
+                                                      "clear_url": f"{CHALLTESTSRV}/clear-txt"})}
+    for key, value in settings.items():
+        stack.core.settings.set(stack.token, key, value)
+    try:
+        job = stack.core.domains.preview_certificate(stack.token, stack.node_name)
+        assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    finally:
+        for key in settings:
+            stack.core.settings.set(stack.token, key, None)
+    cert = "/etc/letsencrypt/live/wildcard.preview.test/cert.pem"
+    text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-issuer",
+                           "-in", cert], capture_output=True, check=True).stdout.decode()
+    assert "DNS:*.preview.test" in text and "Pebble" in text
+    assert "DNS-01 via webhook" in stack.log(job.id)
+    assert f"{CHALLTESTSRV}/set-txt" not in stack.log(job.id)  # credentials stay out of logs

@@ -1,4 +1,5 @@
-"""``domain_add``, ``domain_remove``, ``cert_expiry`` and ``cert_check`` (DESIGN.md §7).
+"""``domain_add``, ``domain_remove``, ``cert_expiry``, ``cert_check`` and ``preview_cert``
+(DESIGN.md §7).
 
 Node-side work goes through ``domainctl.py`` (DNS check, certbot, the environment's
 domains nginx file, the URL rewrite staged into a scratch database) and ``envctl.py``
@@ -348,6 +349,36 @@ async def _read_expiry(ctx: JobContext) -> None:
     if soon:
         ctx.info(f"expiring within {EXPIRY_WARNING_DAYS} days or unreadable (renewal has not "
                  f"refreshed them): {', '.join(soon)}")
+
+
+# -- wildcard preview certificate -----------------------------------------------------------
+
+async def _wildcard(ctx: JobContext) -> None:
+    node = ctx.node()
+    domain = effective_value(ctx.rt, "preview_domain")
+    provider = effective_value(ctx.rt, "dns01_provider")
+    if not domain or not provider:
+        raise JobFailure("PRECONDITION", "a wildcard preview certificate needs the "
+                                         "preview_domain and dns01_provider settings")
+    try:
+        raw = json.loads(effective_value(ctx.rt, "dns01_credentials_json") or "{}")
+    except json.JSONDecodeError:
+        raise JobFailure("PRECONDITION", "dns01_credentials_json is not JSON") from None
+    credentials = {str(k): str(v) for k, v in raw.items()}
+    for value in credentials.values():
+        if len(value) >= 8:  # tokens, URLs with tokens; not "60" (it would blank out times)
+            ctx.redact(value)
+    answer = await domainctl(ctx, "issue-wildcard", {
+        "domain": domain, "provider": provider, "credentials": credentials,
+        "directory_url": effective_value(ctx.rt, "acme_directory_url"),
+        "email": effective_value(ctx.rt, "acme_email"),
+        "ca_bundle": effective_value(ctx.rt, "acme_ca_bundle")})
+    ctx.info(f"wildcard certificate for *.{domain} on node {node.name}: "
+             f"{answer['fullchain']}, expires {answer['not_after']}")
+
+
+PREVIEW_CERT = job_type("preview_cert", ("wildcard preview certificate (ACME DNS-01)",
+                                         _wildcard), timeout_seconds=30 * 60)
 
 
 CERT_EXPIRY = job_type("cert_expiry", ("queue a certificate check per node", _queue_checks),
