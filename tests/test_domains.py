@@ -132,6 +132,19 @@ def test_remove_needs_the_hostname_typed_again(core, token, env) -> None:  # typ
     assert job.payload == {"domain_id": Domain.get().id, "hostname": "shop.example.com"}
 
 
+def test_a_domain_of_a_deleted_environment_can_still_be_removed(core, token, env) -> None:  # type: ignore[no-untyped-def]
+    now = core.rt.now()
+    domain_id = new_id()
+    Domain.insert(id=domain_id, environment_id=env.id, hostname="shop.example.com",
+                  tls_status="active", tls_issuer="letsencrypt", created_at=now,
+                  updated_at=now).execute()
+    Environment.update(primary_domain_id=domain_id, deleted_at=now, status="active").execute()
+    with pytest.raises(StateError, match="deleted environment"):
+        core.domains.make_primary(token, "shop", "shop.example.com")
+    job = core.domains.remove(token, "shop", "shop.example.com", confirm="shop.example.com")
+    assert job.job_type == "domain_remove" and job.environment_id == env.id
+
+
 def test_remove_to_a_new_primary_needs_an_active_domain_of_the_same_environment(
         core, token, env) -> None:  # type: ignore[no-untyped-def]
     now = core.rt.now()

@@ -106,6 +106,8 @@ class DomainsService(Service):
         """Queue ``domain_add`` for a domain the environment has, as its primary: URLs are
         rewritten to it and the previous primary redirects to it."""
         domain, env = _domain_of_site(site_ref, hostname)
+        if env.deleted_at is not None:
+            raise StateError(f"{domain.hostname} belongs to a deleted environment; remove it")
         if env.primary_domain_id == domain.id:
             raise StateError(f"{domain.hostname} is already the primary domain of {env.slug}")
         _require_active(env)
@@ -121,7 +123,9 @@ class DomainsService(Service):
                new_primary: str | None = None) -> JobRecord:
         """Queue ``domain_remove``: server block and certificate removed. When it is the
         primary domain, WordPress's URLs go back to the preview URL, or to ``new_primary``
-        (another domain of the environment with an active certificate)."""
+        (another domain of the environment with an active certificate). The domains of a
+        deleted environment can be removed too (its server blocks and certificates are
+        still on the node, and the host name stays taken until then)."""
         domain, env = _domain_of_site(site_ref, hostname)
         if confirm != domain.hostname:
             raise ValidationError("confirm", f"type the domain ({domain.hostname}) to confirm")
@@ -138,7 +142,7 @@ class DomainsService(Service):
                 raise StateError(f"{other.hostname} has no active certificate "
                                  f"(tls {other.tls_status}); it cannot become primary")
             payload["new_primary_domain_id"] = other.id
-        if env.primary_domain_id == domain.id:
+        if env.primary_domain_id == domain.id and env.deleted_at is None:
             _require_active(env)
         _no_domain_job_pending(env, domain.hostname)
         return jobs.enqueue(self.rt, "domain_remove", site_id=env.site_id,
@@ -199,7 +203,7 @@ def _domain_of_site(site_ref: str, hostname: str) -> tuple[Domain, Environment]:
     site = find_site(site_ref)
     domain = find_domain(hostname)
     env = Environment.get_or_none(Environment.id == domain.environment_id)
-    if env is None or env.site_id != site.id or env.deleted_at is not None:
+    if env is None or env.site_id != site.id:
         raise NotFoundError(f"site {site.slug!r} has no domain {hostname!r}")
     return domain, env
 

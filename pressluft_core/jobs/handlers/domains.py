@@ -267,6 +267,9 @@ async def _leave_primary(ctx: JobContext) -> None:
     if domain is None or env.primary_domain_id != domain.id:
         ctx.info(f"{ctx.payload.get('hostname')} is not the primary domain: URLs stay")
         return
+    if env.deleted_at is not None:
+        ctx.info(f"environment {env.id[:8]} was deleted: no URLs to move")
+        return
     target = None
     if ctx.payload.get("new_primary_domain_id"):
         target = Domain.get_or_none(Domain.id == ctx.payload["new_primary_domain_id"])
@@ -279,6 +282,11 @@ async def _leave_primary(ctx: JobContext) -> None:
 
 async def _unserve(ctx: JobContext) -> None:
     env = common.environment(ctx)
+    if env.deleted_at is not None:  # its files are gone: nothing of it may be served
+        ctx.state["config"] = {"quarantine": False}
+        await configure(ctx, env, serve=set(), redirect_to=env.preview_url.rstrip("/"),
+                        without=ctx.require("hostname"))
+        return
     await configure(ctx, env, serve=_serving(env), redirect_to=common.canonical_url(env),
                     without=ctx.require("hostname"))
 
