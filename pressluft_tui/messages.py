@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from textual.message import Message
 
 
+# The app hands it to the visible screen; bubbling back up to the app would make the app
+# hand it on again, for ever (a reload every frame; a modal spins a core at full speed).
 @dataclass
-class DataChanged(Message):
+class DataChanged(Message, bubble=False):
     """Something the screens show may have changed (a job moved, a resource changed)."""
 
     job_id: str | None = None
