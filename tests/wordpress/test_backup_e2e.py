@@ -266,7 +266,8 @@ def test_backup_of_2_gib_keeps_the_control_planes_memory_flat(
                               text=True, timeout=1200)
         assert done.returncode == 0, done.stderr[-2000:]
         peak_kib = int(done.stderr.rsplit("peak_rss_kib=", 1)[1].split()[0])
-        assert peak_kib < 150 * 1024, f"peak RSS {peak_kib // 1024} MiB"
+        print(f"peak RSS of the backup process: {peak_kib // 1024} MiB")
+        assert peak_kib * 1024 < 150_000_000, f"peak RSS {peak_kib // 1024} MiB"
         newest = stack.core.backups.list(stack.token, "shop", "production")[0]
         assert newest.status == "completed" and newest.size_bytes > MEMORY_TEST_MB * 2**20
     finally:
