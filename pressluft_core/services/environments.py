@@ -12,7 +12,7 @@ from pressluft_core import validation
 from pressluft_core.clock import new_id, to_iso
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
-from pressluft_core.models import Environment, Job, Node, Release, Setting
+from pressluft_core.models import Domain, Environment, Job, Node, Release, Setting
 from pressluft_core.preview import preview_url
 from pressluft_core.records import (
     Actor,
@@ -235,6 +235,10 @@ def queue_deletion(rt: Runtime, env: Environment, *, without_backup: bool = Fals
     if Job.select().where((Job.environment_id == env.id) & (Job.job_type == "env_delete")
                           & Job.status.in_(("queued", "running"))).exists():
         raise StateError(f"environment {env.slug} is already being deleted")
+    hostnames = [d.hostname for d in Domain.select().where(Domain.environment_id == env.id)]
+    if hostnames:
+        raise StateError(f"environment {env.slug} still has domains ({', '.join(hostnames)}): "
+                         "remove them first with `pressluft domain remove`")
     payload: dict[str, object] = {"reason": reason}
     if not without_backup and env.current_release_id is not None:
         payload["backup_id"] = new_backup_row(rt, env, "full").id
