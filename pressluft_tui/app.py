@@ -12,9 +12,11 @@ from pressluft_core.errors import AuthError, PressluftError
 from pressluft_core.jobs.embedded import EmbeddedWorker
 from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.actions import ConsoleActions
+from pressluft_tui.backup_actions import BackupActions
 from pressluft_tui.commands import PROVIDERS
 from pressluft_tui.env_actions import EnvironmentActions
 from pressluft_tui.live import LiveUpdates
+from pressluft_tui.maintenance_actions import MaintenanceActions
 from pressluft_tui.messages import DataChanged, JobFailed, LoggedIn
 from pressluft_tui.resources import stylesheet
 from pressluft_tui.screens.first_run import FirstRunScreen
@@ -23,7 +25,8 @@ from pressluft_tui.screens.login import LoginScreen
 from pressluft_tui.screens.sites import SitesScreen
 
 
-class PressluftApp(ConsoleActions, EnvironmentActions, App[None]):
+class PressluftApp(ConsoleActions, EnvironmentActions, BackupActions, MaintenanceActions,
+                   App[None]):
     TITLE = "Pressluft"
     CSS_PATH = [stylesheet("app.tcss")]
     COMMANDS = App.COMMANDS | PROVIDERS

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
+    from pressluft_core.records import EnvironmentRecord
     from pressluft_tui.app import PressluftApp
 
 Command = tuple[str, Callable[[], object], str]
@@ -70,35 +71,26 @@ class SiteCommands(_DomainProvider):
         return commands
 
 
-class EnvironmentCommands(_DomainProvider):
-    """``env: deploy… acme/production`` for every environment. With nothing typed, the
-    palette lists those of the environment (or site) on screen, not all of them."""
+class _ContextProvider(_DomainProvider):
+    """Commands about one environment (``env: deploy… acme/production``). With nothing
+    typed, the palette lists those of the environment (or site) on screen, and the
+    commands about no environment in particular when the screen shows none."""
 
     _context: tuple[str, ...] = ()
-    _keys: list[tuple[str, str]]  # (site id, environment id) of each command
+    _keys: list[tuple[str, ...]]  # (site id, environment id) of each command, or ()
 
-    def build(self) -> list[Command]:
+    def add(self, commands: list[Command], title: str, action: Callable[[], object],
+            help_text: str, key: tuple[str, ...] = ()) -> None:
+        commands.append((title, action, help_text))
+        self._keys.append(key)
+
+    def environments(self) -> list[tuple[str, EnvironmentRecord]]:
+        """Every environment with its label (``acme/staging``)."""
         app = self.console
         token = app.token or ""
         sites = {site.id: site.slug for site in app.core.sites.list(token)}
-        commands: list[Command] = []
-        for env in app.core.environments.list(token):
-            label = f"{sites.get(env.site_id, env.site_id)}/{env.slug}"
-            production = env.environment_type == "production"
-            ids = (env.site_id, env.id)
-            for title, action, help_text in (
-                ("clone…", app.clone_environment, "a staging copy or a clone of it"),
-                ("deploy…", app.deploy_environment, "from git or an archive"
-                 + (" (asks first)" if production else "")),
-                ("rollback", app.rollback_environment, "to the previous healthy release"
-                 + (" (asks first)" if production else "")),
-                ("health check", app.check_environment_health, "load the site and record it"),
-                ("WordPress login", app.show_wordpress_login, "reveal it (audited)"),
-                ("releases", app.show_releases, "newest first, the current one marked"),
-            ):
-                commands.append((f"env: {title} {label}", partial(action, *ids), help_text))
-                self._keys.append(ids)
-        return commands
+        return [(f"{sites.get(env.site_id, env.site_id)}/{env.slug}", env)
+                for env in app.core.environments.list(token)]
 
     async def startup(self) -> None:
         self._keys = []
@@ -109,11 +101,69 @@ class EnvironmentCommands(_DomainProvider):
         await super().startup()
 
     async def discover(self) -> Hits:
-        if not self._context:
-            return
         for (title, action, help_text), ids in zip(self._commands, self._keys, strict=True):
-            if ids[:len(self._context)] == self._context:
+            if (ids[:len(self._context)] == self._context if self._context and ids
+                    else not self._context and not ids):
                 yield DiscoveryHit(title, action, help=help_text)
+
+
+class EnvironmentCommands(_ContextProvider):
+    """``env: deploy… acme/production`` for every environment; deletion only for staging and
+    clone environments."""
+
+    def build(self) -> list[Command]:
+        app = self.console
+        commands: list[Command] = []
+        for label, env in self.environments():
+            production = env.environment_type == "production"
+            asks = " (asks first)" if production else ""
+            ids = (env.site_id, env.id)
+            entries: list[tuple[str, Callable[[str, str], object], str]] = [
+                ("clone…", app.clone_environment, "a staging copy or a clone of it"),
+                ("deploy…", app.deploy_environment, "from git or an archive" + asks),
+                ("rollback", app.rollback_environment, "to the previous healthy release"
+                 + asks),
+                ("health check", app.check_environment_health, "load the site and record it"),
+                ("WordPress login", app.show_wordpress_login, "reveal it (audited)"),
+                ("releases", app.show_releases, "newest first, the current one marked"),
+                ("update…", app.update_environment, "core, plugins, themes or all" + asks),
+                ("backup schedule…", app.set_backup_schedule, "daily, off or the default"),
+            ]
+            if not production:
+                entries.append(("delete…", app.delete_environment,
+                                "backup first; type its slug"))
+            for title, action, help_text in entries:
+                self.add(commands, f"env: {title} {label}", partial(action, *ids),
+                         help_text, ids)
+        return commands
+
+
+class BackupCommands(_ContextProvider):
+    """``backup: create… acme/production`` and friends; restore and verify first ask which
+    of the environment's completed backups."""
+
+    def build(self) -> list[Command]:
+        app = self.console
+        commands: list[Command] = []
+        self.add(commands, "backup: cleanup", app.cleanup_backups,
+                 "expired backups marked and their objects deleted (asks first)")
+        for label, env in self.environments():
+            ids = (env.site_id, env.id)
+            self.add(commands, f"backup: create… {label}",
+                     partial(app.create_backup, *ids), "full, db or files", ids)
+            self.add(commands, f"backup: restore… {label}",
+                     partial(app.pick_backup, *ids, "restore"),
+                     "choose a backup, then where to (asks first)", ids)
+            self.add(commands, f"backup: verify… {label}",
+                     partial(app.pick_backup, *ids, "verify"),
+                     "restore drill of a backup in a throwaway environment", ids)
+        return commands
+
+
+class StorageCommands(_DomainProvider):
+    def build(self) -> list[Command]:
+        return [("storage: test", self.console.test_storage,
+                 "write, read and delete a probe object in the backup bucket")]
 
 
 class JobCommands(_DomainProvider):
@@ -158,5 +208,5 @@ class SettingCommands(_DomainProvider):
                  value.description) for value in app.core.settings.list(app.token or "")]
 
 
-PROVIDERS = {NavigationCommands, SiteCommands, EnvironmentCommands, JobCommands, NodeCommands,
-             SettingCommands}
+PROVIDERS = {NavigationCommands, SiteCommands, EnvironmentCommands, BackupCommands,
+             StorageCommands, JobCommands, NodeCommands, SettingCommands}

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 STATUS_STYLES = {
     "active": "green", "succeeded": "green", "healthy": "green", "clean": "green",
+    "completed": "green", "expired": "dim",
     "queued": "cyan", "pending": "cyan", "provisioning": "cyan", "unknown": "dim",
     "running": "bold yellow", "deploying": "bold yellow", "cloning": "bold yellow",
     "restoring": "bold yellow",
@@ -86,3 +87,34 @@ def ago(stamp: str | None, now: datetime) -> Text:
     else:
         text = f"{seconds // 86400}d ago"
     return Cell(text)
+
+
+def size(value: int | None) -> Text:
+    """Bytes as an operator reads them (1.3 GB); a dash while unknown."""
+    if value is None:
+        return Cell("—", style="dim")
+    amount = float(value)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1024 or unit == "TB":
+            return Cell(f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}")
+        amount /= 1024
+    return Cell(f"{value} B")  # pragma: no cover - the loop always returns
+
+
+def stamp(value: str | None) -> Text:
+    """An ISO time to the minute (2026-03-01 03:00), UTC like every time stored."""
+    if not value:
+        return Cell("—", style="dim")
+    return Cell(value.replace("T", " ")[:16])
+
+
+def day(value: str | None) -> Text:
+    return Cell(value[:10] if value else "—", style="" if value else "dim")
+
+
+def verdict(result: str | None, when: str | None, now: datetime) -> Text:
+    """A restore drill's verdict (``healthy``, ``unhealthy: …``, ``failed: …``) and when."""
+    if not when:
+        return Cell("never", style="dim")
+    word = (result or "unknown").split(":", 1)[0]
+    return Text.assemble(status(word), " ", ago(when, now))

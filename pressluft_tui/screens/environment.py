@@ -1,18 +1,28 @@
 """One environment: overview, releases, backups, domains and drift, as tabs. Each empty
-tab says what to do to fill it. Its keys clone, deploy, roll back, check health and
-reveal the WordPress login (see :mod:`pressluft_tui.env_actions`)."""
+tab says what to do to fill it. Its keys clone, deploy, roll back, check health, reveal
+the WordPress login (see :mod:`pressluft_tui.env_actions`), back up and restore
+(:mod:`pressluft_tui.backup_actions`), update, delete and set the backup schedule
+(:mod:`pressluft_tui.maintenance_actions`)."""
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from pressluft_core.services.overview import EnvironmentDetail
 from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
+from pressluft_tui.widgets.backups_table import BackupsTable
+from pressluft_tui.widgets.env_overview import EnvironmentOverview
 from pressluft_tui.widgets.resource_table import ResourceTable
+
+# Actions only a staging or clone environment has (production is deleted only with its
+# site).
+NOT_ON_PRODUCTION = {"delete"}
 
 
 class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
@@ -20,12 +30,24 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
     # instead of the overview. left/right switch tabs, tab moves into the table.
     AUTO_FOCUS = "Tabs"
     # `r` stays Refresh (as on every screen): rollback is `b`, so a habit cannot roll back.
+    # `b` backs up instead while the Backups tab is open, wherever the focus is in it
+    # (check_action below); the table's own keys restore (r) and verify (v) a backup.
     BINDINGS = [
         Binding("c", "clone", "Clone…", id="env.clone"),
         Binding("d", "deploy", "Deploy…", id="env.deploy"),
-        Binding("b", "rollback", "Roll back", id="env.rollback"),
+        Binding("b", "rollback", "Roll back", id="env.rollback",
+                tooltip="to the previous healthy release; in the Backups tab b backs up"),
+        Binding("b", "new_backup", "Back up…", id="env.backup",
+                tooltip="in the Backups tab only (elsewhere b rolls back): a full, "
+                        "database or files backup to the storage"),
         Binding("h", "health", "Health", id="env.health"),
         Binding("w", "login", "WP login", id="env.login"),
+        Binding("u", "update", "Update…", id="env.update",
+                tooltip="WordPress core, plugins, themes or all, with automatic rollback"),
+        Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
+                tooltip="daily, off or the default (production daily)"),
+        Binding("x", "delete", "Delete…", id="env.delete", show=False,
+                tooltip="staging/clone only: backup first, then typed confirmation"),
     ]
 
     def __init__(self, site_id: str, environment_id: str, *, tab: str = "") -> None:
@@ -33,23 +55,21 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         self.site_id = site_id
         self.environment_id = environment_id
         self._initial_tab = tab
+        self.environment_type: str | None = None  # known after the first load
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="env-title", classes="summary")
         with TabbedContent(id="env-tabs", initial=self._initial_tab):
             with TabPane("Overview", id="tab-overview"):
-                yield Static(id="env-overview")
+                yield EnvironmentOverview(id="env-overview")
             with TabPane("Releases", id="tab-releases"):
                 # The source ref (a git URL and ref) is the widest: it goes last.
                 yield ResourceTable(("", "Release", "Health", "Created", "Source", "Ref"),
                                     "No releases yet: the first comes with the site's "
                                     "creation; deploy to add more.", id="releases-table")
             with TabPane("Backups", id="tab-backups"):
-                yield ResourceTable(("Backup", "Scope", "Status", "Size", "Keep until",
-                                     "Checksum"),
-                                    "No backups yet: configure storage in Settings, then "
-                                    "take one.", id="backups-table")
+                yield BackupsTable(id="backups-table")
             with TabPane("Domains", id="tab-domains"):
                 yield ResourceTable(("Domain", "TLS", "Issuer", "Primary"),
                                     "No custom domains: the site answers on its preview URL.",
@@ -71,31 +91,14 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                                                               style="bold"),
             "  ", render.status(env.status)))
         now = self.core.rt.clock.now()
-        overview = [
-            ("URL", render.plain(env.preview_url)),
-            ("Node", render.plain(f"{data.node.name} ({data.node.hostname})")),
-            ("Status", render.status(env.status)),
-            ("Promotion preset", render.plain(env.promotion_preset)),
-            ("Drift", Text.assemble(render.status(env.drift_status), " ",
-                                    render.ago(env.drift_checked_at, now))),
-            ("Current release", _current_release(data)),
-            ("Created", render.plain(env.created_at)),
-            ("Id", render.plain(env.id)),
-        ]
-        self.query_one("#env-overview", Static).update(Text("\n").join(
-            Text.assemble(Text(f"{label:<18}", style="bold"), value)
-            for label, value in overview))
-        primary = env.primary_domain_id
+        self.query_one(EnvironmentOverview).show(data, now)
         self.query_one("#releases-table", ResourceTable).set_rows([
             (r.id, [render.current_marker(r.id == env.current_release_id),
                     render.plain(render.release_name(r)), render.status(r.health_status),
                     render.plain(r.created_at), render.plain(r.source_type),
                     render.plain(r.source_ref)]) for r in data.releases])
-        self.query_one("#backups-table", ResourceTable).set_rows([
-            (b.id, [render.short_id(b.id), render.plain(b.backup_scope),
-                    render.status(b.status), render.plain(_size(b.size_bytes)),
-                    render.plain(b.retention_until), render.short_id(b.checksum)])
-            for b in data.backups])
+        self.query_one(BackupsTable).show(data.backups, now)
+        primary = env.primary_domain_id
         self.query_one("#domains-table", ResourceTable).set_rows([
             (d.id, [render.plain(d.hostname), render.status(d.tls_status),
                     render.plain(d.tls_issuer), render.plain("yes" if d.id == primary else "")])
@@ -103,9 +106,37 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         self.query_one("#drift-table", ResourceTable).set_rows([
             (c.id, [render.plain(c.checked_at), render.plain(c.promotion_preset),
                     render.status(c.status)]) for c in data.drift_checks])
+        if self.environment_type != env.environment_type:
+            self.environment_type = env.environment_type
+            self.refresh_bindings()
 
-    def show_tab(self, tab: str) -> None:
+    # -- which keys hold where -------------------------------------------------------------
+
+    def _tab(self) -> str:
+        try:
+            return self.query_one("#env-tabs", TabbedContent).active
+        except NoMatches:  # not composed yet
+            return ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "rollback":
+            return self._tab() != "tab-backups"
+        if action == "new_backup":
+            return self._tab() == "tab-backups"
+        if action in NOT_ON_PRODUCTION:
+            return self.environment_type != "production"
+        return True
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self) -> None:
+        self.refresh_bindings()
+
+    def show_tab(self, tab: str, *, focus_table: bool = False) -> None:
         self.query_one("#env-tabs", TabbedContent).active = tab
+        if focus_table:
+            self.query_one(f"#{tab} ResourceTable", ResourceTable).focus_table()
+
+    # -- actions -------------------------------------------------------------------------
 
     def action_clone(self) -> None:
         self.console.clone_environment(self.site_id, self.environment_id)
@@ -122,22 +153,24 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
     def action_login(self) -> None:
         self.console.show_wordpress_login(self.site_id, self.environment_id)
 
+    def action_new_backup(self) -> None:
+        self.console.create_backup(self.site_id, self.environment_id)
 
-def _current_release(data: EnvironmentDetail) -> Text:
-    current = next((r for r in data.releases
-                    if r.id == data.environment.current_release_id), None)
-    if current is None:
-        return render.short_id(data.environment.current_release_id)
-    return Text.assemble(render.plain(render.release_name(current)), "  ",
-                         render.status(current.health_status))
+    def action_restore_backup(self) -> None:
+        backup_id = self.query_one(BackupsTable).selected_key
+        if backup_id:
+            self.console.restore_backup(self.site_id, backup_id)
 
+    def action_verify_backup(self) -> None:
+        backup_id = self.query_one(BackupsTable).selected_key
+        if backup_id:
+            self.console.verify_backup(backup_id)
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return "—"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
+    def action_update(self) -> None:
+        self.console.update_environment(self.site_id, self.environment_id)
+
+    def action_delete(self) -> None:
+        self.console.delete_environment(self.site_id, self.environment_id)
+
+    def action_schedule(self) -> None:
+        self.console.set_backup_schedule(self.site_id, self.environment_id)

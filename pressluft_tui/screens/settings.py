@@ -14,7 +14,11 @@ from pressluft_tui.widgets.resource_table import ResourceTable
 
 
 class SettingsScreen(ResourceScreen[list[SettingValue]]):
-    BINDINGS = [Binding("e", "edit", "Edit", id="settings.edit")]
+    BINDINGS = [
+        Binding("e", "edit", "Edit", id="settings.edit"),
+        Binding("t", "test_storage", "Test storage", id="settings.storage-test",
+                tooltip="write, read and delete a probe object in the backup bucket"),
+    ]
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -39,6 +43,9 @@ class SettingsScreen(ResourceScreen[list[SettingValue]]):
 
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
         self.console.edit_setting(event.key)
+
+    def action_test_storage(self) -> None:
+        self.console.test_storage()
 
     def action_edit(self) -> None:
         key = self.query_one(ResourceTable).selected_key

@@ -14,7 +14,7 @@ from textual.worker import WorkerCancelled
 
 from pressluft_core.app import Pressluft
 from pressluft_core.clock import ManualClock
-from pressluft_core.session_store import save_token
+from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.app import PressluftApp
 from tests.tui.seed import install_test_key, reproducible_ids, seed_console
 
@@ -52,6 +52,13 @@ def seeded(tui_core: Pressluft, tui_clock: ManualClock) -> Pressluft:
     token = seed_console(tui_core, tui_clock)
     save_token(tui_core.rt.paths, token)
     return tui_core
+
+
+@pytest.fixture
+def with_storage(seeded: Pressluft) -> Pressluft:
+    """The seed plus a backup bucket (no S3 is reached: the console only queues jobs)."""
+    seeded.settings.set(load_token(seeded.rt.paths), "s3_bucket", "acme-backups")
+    return seeded
 
 
 @pytest.fixture

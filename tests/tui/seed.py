@@ -4,18 +4,20 @@ every run, so snapshots compare."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from pressluft_core.app import Pressluft
-from pressluft_core.clock import ManualClock, use_id_factory
+from pressluft_core.clock import ManualClock, parse_iso, to_iso, use_id_factory
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs import queue
 from pressluft_core.jobs.logs import log_path
-from pressluft_core.models import Environment, Job, Node, Release, Site
+from pressluft_core.models import Backup, Environment, Job, Node, Release, Site
 from pressluft_core.services.jobs import enqueue
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -71,9 +73,10 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         _finish_site(core, sites["blog-berlin"], clock)
         _finish_site(core, sites["x-markup"], clock)
         acme_prod = sites["acme"].environment_id
+        acme_envs = {}
         for slug, kind in (("staging", "staging"), ("try-plugin", "clone")):
-            env_id = _add_environment(core, sites["acme"].site_id, acme_prod, slug, kind,
-                                      local.id)
+            env_id = acme_envs[slug] = _add_environment(core, sites["acme"].site_id,
+                                                        acme_prod, slug, kind, local.id)
             if kind == "clone":
                 Environment.update(drift_status="drifted").where(
                     Environment.id == env_id).execute()
@@ -95,6 +98,8 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         with write_transaction(core.db):
             enqueue(core.rt, "noop", node_id=web2.id, payload={})
         _release_history(core, acme_prod)
+        _backup_history(acme_prod)
+        _staging_release(acme_envs["staging"])
         return token
 
 
@@ -153,3 +158,47 @@ def _add_environment(core: Pressluft, site_id: str, source_id: str, slug: str, k
                        drift_status="clean", drift_checked_at=now, created_at=now,
                        updated_at=now).execute()
     return env_id
+
+
+def _seeded_id(name: str) -> str:
+    """An id of its own per name: rows added here do not shift the ids made before."""
+    return str(uuid.UUID(int=random.Random(name).getrandbits(128), version=4))
+
+
+def _backup_history(env_id: str) -> None:
+    """acme production's backups: nightly full ones (the newest proven restorable by a
+    drill, an older one whose drill failed), a database backup before an update, a failed
+    and an expired one."""
+    rows = (  # created, scope, status, size, verified at, verdict
+        ("2026-03-01T03:00:12Z", "full", "completed", 1_395_864_371,
+         "2026-03-01T05:02:10Z", "healthy"),
+        ("2026-02-28T16:20:05Z", "db", "completed", 48_234_496, None, None),
+        ("2026-02-28T03:00:09Z", "full", "completed", 1_388_101_222, None, None),
+        ("2026-02-27T03:00:11Z", "full", "failed", None, None, None),
+        ("2026-02-22T03:00:10Z", "full", "completed", 1_301_553_990, "2026-02-22T05:01:00Z",
+         "unhealthy: HTTP 500 from / (PHP Fatal error in wp-content/plugins/shop-tax)"),
+        ("2026-01-25T03:00:08Z", "full", "expired", 1_254_000_117, None, None),
+    )
+    for created, scope, status, size, verified, verdict in rows:
+        backup_id = _seeded_id(f"{env_id}/backup/{created}")
+        keep = to_iso(parse_iso(created) + timedelta(days=30))
+        Backup.insert(
+            id=backup_id, environment_id=env_id, backup_scope=scope, status=status,
+            storage_type="s3",
+            storage_path=f"pressluft/acme/production/{backup_id}.tar.zst",
+            retention_until=keep, checksum=(hashlib.sha256(created.encode()).hexdigest()
+                                            if status != "failed" else None),
+            size_bytes=size, created_at=created,
+            completed_at=created[:14] + "14:40Z" if status != "failed" else None,
+            verified_at=verified, verify_result=verdict).execute()
+
+
+def _staging_release(env_id: str) -> None:
+    """acme staging: a release cloned from production."""
+    release = _seeded_id(f"{env_id}/release")
+    Release.insert(id=release, environment_id=env_id, source_type="git",
+                   source_ref=f"{ACME_GIT}#v2.1.0",
+                   path="/var/www/sites/wp8d20e6c1f5a3/releases/20260301T120000Z",
+                   health_status="healthy", notes="cloned from production release "
+                   "20260301T114000Z", created_at="2026-03-01T12:00:00Z").execute()
+    Environment.update(current_release_id=release).where(Environment.id == env_id).execute()

@@ -308,16 +308,10 @@ async def test_deploy_to_staging_from_an_archive_does_not_ask(seeded, make_app, 
     archive.write_bytes(b"not really gzip, but the node checks that")
     app = make_app(seeded)
     async with app.run_test(size=(140, 40)) as pilot:
-        await _open_environment(pilot, "staging")
-        # staging has no release of its own in the seed: give it one to deploy onto
-        from pressluft_core.models import Environment, Release
+        await _open_environment(pilot, "staging")  # the seed gives it a release
+        from pressluft_core.models import Environment
 
         staging = Environment.get(Environment.slug == "staging")
-        Release.insert(id="r-staging", environment_id=staging.id, source_type="upload",
-                       source_ref="x", path="/x/releases/1", health_status="healthy",
-                       created_at="2026-03-01T12:00:00Z").execute()
-        Environment.update(current_release_id="r-staging").where(
-            Environment.id == staging.id).execute()
         await pilot.press("d")
         assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         app.screen.query_one("#field-archive", Input).value = str(archive)

@@ -192,3 +192,47 @@ def test_rollback_production_confirmation(snap_compare, seeded, make_app, size):
 def test_wordpress_login(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size,
                         run_before=keys("enter", "enter", "w"))
+
+
+# -- backups, updates and deletion ---------------------------------------------------------
+
+
+def _env_tab(tab: str, *pressed: str, env_row: int = 0, focus_table: bool = False):  # type: ignore[no-untyped-def]
+    """acme's environment on row ``env_row`` of the site screen, on ``tab``."""
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("enter", *["down"] * env_row, "enter")(pilot)
+        pilot.app.screen.show_tab(tab, focus_table=focus_table)
+        await settle(pilot)
+        await keys(*pressed)(pilot)
+
+    return run_before
+
+
+def test_environment_backups_tab(snap_compare, seeded, make_app, size):
+    """Newest first: verified healthy, never verified, failed, unhealthy drill, expired."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-backups", focus_table=True))
+
+
+def test_restore_confirmation(snap_compare, seeded, make_app, size):
+    """The newest production backup restored into staging (chosen with right)."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-backups", "r", "right", "enter",
+                                            focus_table=True))
+
+
+def test_update_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "u"))
+
+
+def test_update_production_override_confirmation(snap_compare, seeded, make_app, size):
+    """y on the first confirmation; the core refuses for 7 days; the override is offered."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "u", "enter", "y"))
+
+
+def test_delete_typed_confirmation(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "down", "enter", "x", "enter"))

@@ -1,0 +1,179 @@
+"""Keeping an environment up: WordPress updates, its backup schedule, and deleting a staging
+or clone environment.
+
+Mixed into :class:`PressluftApp` beside :class:`~pressluft_tui.env_actions.
+EnvironmentActions` (whose ``_load`` and ``Target`` it uses). Updating production asks
+first; when the core refuses because the same update has not succeeded on a staging or
+clone environment in the last 7 days, a second confirmation offers the override
+explicitly (typed: the site slug). Deleting needs the environment's slug typed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from pressluft_core.errors import StateError
+from pressluft_tui.screens.confirm import ConfirmScreen
+from pressluft_tui.screens.form import Field, FormScreen
+
+if TYPE_CHECKING:
+    from pressluft_core.records import EnvironmentRecord
+    from pressluft_tui.env_actions import EnvironmentActions as _Base
+    from pressluft_tui.env_actions import Target
+else:
+    _Base = object
+
+UPDATE_SCOPES = ("all", "core", "plugins", "themes")
+UPDATE_NOTE = ("A database backup first; then a copy of the current release is updated with "
+               "WordPress's own upgrader, switched to and health-checked. If the check fails, "
+               "release and database go back automatically.")
+PRODUCTION_NOTE = (" Production is updated only after the same scope succeeded on a staging "
+                   "or clone environment of the site in the last 7 days.")
+SEVEN_DAYS = "7 days"  # how the core's refusal names its rule
+
+
+def effective_schedule(env: EnvironmentRecord) -> str:
+    return env.backup_schedule or ("daily" if env.environment_type == "production" else "off")
+
+
+class MaintenanceActions(_Base):
+    """Needs ``core``, ``token``, ``tell`` and ``_load`` (from the other mixins)."""
+
+    # -- update ---------------------------------------------------------------------------
+
+    def update_environment(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._ask_update)
+
+    def _ask_update(self, target: Target) -> None:
+        def submitted(values: dict[str, str] | None) -> None:
+            if not values:
+                return
+            if target.production:
+                self._confirm_update(target, values["scope"])
+            else:
+                self._update(target, values["scope"], False)
+
+        note = UPDATE_NOTE + (PRODUCTION_NOTE if target.production else "")
+        self.push_screen(FormScreen(f"Update {target.label}", [
+            Field("scope", "Update", "all", choices=UPDATE_SCOPES)], note), submitted)
+
+    def _confirm_update(self, target: Target, scope: str) -> None:
+        lines = [f"{target.label} · {target.env.preview_url}",
+                 f"updates {_what(scope)} with WordPress's own upgrader",
+                 "a database backup first; the update is built beside the current release, "
+                 "then switched to",
+                 "if its health check fails, release and database go back automatically"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._update(target, scope, False)
+
+        self.push_screen(ConfirmScreen(f"Update production of {target.site.name}?", lines,
+                                       danger=True), decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _update(self, target: Target, scope: str, override: bool) -> None:
+        try:
+            job = self.core.environments.update(self.token or "", target.site.id,
+                                                target.env.id, scope, override=override)
+        except StateError as refusal:
+            if override or not target.production or SEVEN_DAYS not in str(refusal):
+                raise
+            self.call_from_thread(self._offer_override, target, scope, str(refusal))
+            return
+        self.tell(f"updating {scope} on {target.label}"
+                  + (" (7-day rule overridden)" if override else "")
+                  + f": {job.job_type} job {job.id[:8]} queued (see Jobs)")
+
+    def _offer_override(self, target: Target, scope: str, refusal: str) -> None:
+        lines = [f"refused: {refusal}",
+                 f"override: update {_what(scope)} on production now, untried on the site's "
+                 "other environments",
+                 "the safety net stays: database backup first, automatic rollback of release "
+                 "and database if the health check fails",
+                 "safer: update staging first (u there), then production within 7 days"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._update(target, scope, True)
+
+        self.push_screen(ConfirmScreen(f"Override and update production of "
+                                       f"{target.site.name}?", lines,
+                                       require_word=target.site.slug, danger=True), decided)
+
+    # -- delete ---------------------------------------------------------------------------
+
+    def delete_environment(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._ask_delete)
+
+    def _ask_delete(self, target: Target) -> None:
+        if target.production:  # never ask about a deletion the core would refuse
+            self.notify(f"{target.label}: a production environment cannot be deleted on its "
+                        "own (only with its site); nothing was done", title="Refused",
+                        severity="error", markup=False)
+            return
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values:
+                self._confirm_delete(target, values["backup"] == "yes")
+
+        self.push_screen(FormScreen(f"Delete {target.label}", [
+            Field("backup", "Backup first", "yes", choices=("yes", "no"))],
+            "A full backup first keeps it restorable into the site's other environments. "
+            "Without one (say no only when the storage is not set up or the data is "
+            "worthless) it is gone for good. The next step asks for its slug."), submitted)
+
+    def _confirm_delete(self, target: Target, backup: bool) -> None:
+        lines = [f"{target.env.environment_type} {target.label} · {target.env.preview_url}",
+                 ("a full backup first: restorable into the site's other environments"
+                  if backup else "NO backup: its files and database are gone for good"),
+                 "then its files, database, PHP-FPM pool and nginx site leave the node",
+                 "it leaves every list; production and the other environments are not "
+                 "touched"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._delete(target, backup)
+
+        self.push_screen(ConfirmScreen(f"Delete {target.label}?", lines,
+                                       require_word=target.env.slug, danger=True), decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _delete(self, target: Target, backup: bool) -> None:
+        job = self.core.environments.delete(self.token or "", target.site.id, target.env.id,
+                                            confirm=target.env.slug, without_backup=not backup)
+        self.tell(f"deleting {target.label}: {job.job_type} job {job.id[:8]} queued (see "
+                  "Jobs)")
+
+    # -- backup schedule ------------------------------------------------------------------
+
+    def set_backup_schedule(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._ask_schedule)
+
+    def _ask_schedule(self, target: Target) -> None:
+        current = target.env.backup_schedule or "default"
+        default = "daily" if target.production else "off"
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values:
+                self._save_schedule(target, values["schedule"])
+
+        self.push_screen(FormScreen(f"Backup schedule of {target.label}", [
+            Field("schedule", "Schedule", current, choices=("default", "daily", "off"))],
+            f"daily: a full backup every day at the backup_hour setting (UTC). off: none. "
+            f"default: {default} for a {target.env.environment_type} environment. Now: "
+            f"{effective_schedule(target.env)} ({current})."), submitted)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _save_schedule(self, target: Target, schedule: str) -> None:
+        env = self.core.environments.set_backup_schedule(self.token or "", target.site.id,
+                                                         target.env.id, schedule)
+        self.tell(f"{target.label}: backups {effective_schedule(env)}"
+                  + (" (the default)" if env.backup_schedule is None else ""))
+
+
+def _what(scope: str) -> str:
+    return {"all": "WordPress core, plugins and themes", "core": "WordPress core",
+            "plugins": "the plugins", "themes": "the themes"}[scope]
