@@ -18,6 +18,7 @@ from pressluft_tui.env_actions import EnvironmentActions
 from pressluft_tui.live import LiveUpdates
 from pressluft_tui.maintenance_actions import MaintenanceActions
 from pressluft_tui.messages import DataChanged, JobFailed, LoggedIn
+from pressluft_tui.promote_actions import PromoteActions
 from pressluft_tui.resources import stylesheet
 from pressluft_tui.screens.first_run import FirstRunScreen
 from pressluft_tui.screens.local_node import LocalNodeScreen
@@ -26,7 +27,7 @@ from pressluft_tui.screens.sites import SitesScreen
 
 
 class PressluftApp(ConsoleActions, EnvironmentActions, BackupActions, MaintenanceActions,
-                   App[None]):
+                   PromoteActions, App[None]):
     TITLE = "Pressluft"
     CSS_PATH = [stylesheet("app.tcss")]
     COMMANDS = App.COMMANDS | PROVIDERS

@@ -108,8 +108,8 @@ class _ContextProvider(_DomainProvider):
 
 
 class EnvironmentCommands(_ContextProvider):
-    """``env: deploy… acme/production`` for every environment; deletion only for staging and
-    clone environments."""
+    """``env: deploy… acme/production`` for every environment; promotion, drift checks and
+    deletion only for staging and clone environments."""
 
     def build(self) -> list[Command]:
         app = self.console
@@ -130,8 +130,12 @@ class EnvironmentCommands(_ContextProvider):
                 ("backup schedule…", app.set_backup_schedule, "daily, off or the default"),
             ]
             if not production:
-                entries.append(("delete…", app.delete_environment,
-                                "backup first; type its slug"))
+                entries += [
+                    ("drift check", app.check_drift, "production now against its baseline"),
+                    ("promote…", app.promote_environment, "to production: drift check, "
+                     "plan, confirmation"),
+                    ("delete…", app.delete_environment, "backup first; type its slug"),
+                ]
             for title, action, help_text in entries:
                 self.add(commands, f"env: {title} {label}", partial(action, *ids),
                          help_text, ids)

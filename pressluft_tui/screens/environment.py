@@ -1,8 +1,9 @@
 """One environment: overview, releases, backups, domains and drift, as tabs. Each empty
 tab says what to do to fill it. Its keys clone, deploy, roll back, check health, reveal
 the WordPress login (see :mod:`pressluft_tui.env_actions`), back up and restore
-(:mod:`pressluft_tui.backup_actions`), update, delete and set the backup schedule
-(:mod:`pressluft_tui.maintenance_actions`)."""
+(:mod:`pressluft_tui.backup_actions`), update, delete, set the backup schedule
+(:mod:`pressluft_tui.maintenance_actions`), check drift and promote
+(:mod:`pressluft_tui.promote_actions`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
@@ -17,12 +19,13 @@ from pressluft_core.services.overview import EnvironmentDetail
 from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.backups_table import BackupsTable
+from pressluft_tui.widgets.drift_report import DriftSummary, drift_note
 from pressluft_tui.widgets.env_overview import EnvironmentOverview
 from pressluft_tui.widgets.resource_table import ResourceTable
 
-# Actions only a staging or clone environment has (production is deleted only with its
-# site).
-NOT_ON_PRODUCTION = {"delete"}
+# Actions only a staging or clone environment has (production is what gets promoted to,
+# and it is deleted only with its site).
+NOT_ON_PRODUCTION = {"promote", "drift_check", "delete"}
 
 
 class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
@@ -44,6 +47,10 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         Binding("w", "login", "WP login", id="env.login"),
         Binding("u", "update", "Update…", id="env.update",
                 tooltip="WordPress core, plugins, themes or all, with automatic rollback"),
+        Binding("p", "promote", "Promote…", id="env.promote",
+                tooltip="staging/clone to production: drift check, plan, confirmation"),
+        Binding("k", "drift_check", "Check drift", id="env.drift", show=False,
+                tooltip="compare production now with this environment's clone baseline"),
         Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
                 tooltip="daily, off or the default (production daily)"),
         Binding("x", "delete", "Delete…", id="env.delete", show=False,
@@ -75,9 +82,10 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                                     "No custom domains: the site answers on its preview URL.",
                                     id="domains-table")
             with TabPane("Drift", id="tab-drift"):
-                yield ResourceTable(("Checked", "Preset", "Status"),
-                                    "No drift check yet: one runs before every promotion.",
-                                    id="drift-table")
+                with VerticalScroll(id="drift-scroll"):
+                    yield DriftSummary(id="drift-summary")
+                yield ResourceTable(("Checked", "Preset", "Status", "Check", ""),
+                                    "No drift check yet.", id="drift-table")
         yield Footer()
 
     def fetch(self) -> EnvironmentDetail:
@@ -103,9 +111,11 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             (d.id, [render.plain(d.hostname), render.status(d.tls_status),
                     render.plain(d.tls_issuer), render.plain("yes" if d.id == primary else "")])
             for d in data.domains])
+        self.query_one(DriftSummary).show(env, data.drift_checks, now)
         self.query_one("#drift-table", ResourceTable).set_rows([
-            (c.id, [render.plain(c.checked_at), render.plain(c.promotion_preset),
-                    render.status(c.status)]) for c in data.drift_checks])
+            (c.id, [render.stamp(c.checked_at), render.plain(c.promotion_preset),
+                    render.status(c.status), render.short_id(c.id),
+                    render.plain(drift_note(c))]) for c in data.drift_checks])
         if self.environment_type != env.environment_type:
             self.environment_type = env.environment_type
             self.refresh_bindings()
@@ -174,3 +184,9 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
 
     def action_schedule(self) -> None:
         self.console.set_backup_schedule(self.site_id, self.environment_id)
+
+    def action_drift_check(self) -> None:
+        self.console.check_drift(self.site_id, self.environment_id)
+
+    def action_promote(self) -> None:
+        self.console.promote_environment(self.site_id, self.environment_id)

@@ -17,7 +17,7 @@ from pressluft_core.clock import ManualClock, parse_iso, to_iso, use_id_factory
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs import queue
 from pressluft_core.jobs.logs import log_path
-from pressluft_core.models import Backup, Environment, Job, Node, Release, Site
+from pressluft_core.models import Backup, DriftCheck, Environment, Job, Node, Release, Site
 from pressluft_core.services.jobs import enqueue
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -99,7 +99,7 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
             enqueue(core.rt, "noop", node_id=web2.id, payload={})
         _release_history(core, acme_prod)
         _backup_history(acme_prod)
-        _staging_release(acme_envs["staging"])
+        _staging_drifted(acme_envs["staging"])
         return token
 
 
@@ -193,8 +193,44 @@ def _backup_history(env_id: str) -> None:
             verified_at=verified, verify_result=verdict).execute()
 
 
-def _staging_release(env_id: str) -> None:
-    """acme staging: a release cloned from production."""
+# What a drift check of acme staging found: orders, a comment and uploads that arrived in
+# production since the clone (kept by commerce-protect), and options it would overwrite.
+DRIFTED_REPORT = {
+    "status": "drifted",
+    "protected": [{"table": "wp_comments", "change": "changed", "row_delta": 1},
+                  {"table": "wp_wc_orders", "change": "changed", "row_delta": 2},
+                  {"table": "wp_woocommerce_order_items", "change": "changed",
+                   "row_delta": 3}],
+    "paths": [{"path": "wp-content/uploads", "added": ["2026/03/invoice-1042.pdf",
+                                                       "2026/03/hero-spring.jpg"],
+               "changed": [], "removed": []}],
+    "overwritten": [{"table": "wp_options", "change": "changed", "row_delta": 0}],
+}
+STAGING_TABLES = ["wp_commentmeta", "wp_comments", "wp_links", "wp_options", "wp_postmeta",
+                  "wp_posts", "wp_term_relationships", "wp_term_taxonomy", "wp_termmeta",
+                  "wp_terms", "wp_usermeta", "wp_users", "wp_wc_orders",
+                  "wp_woocommerce_order_items"]
+
+
+def record_drift(env_id: str, checked_at: str, report: dict[str, object] | None,
+                 *, check_id: str | None = None) -> str:
+    """A ``drift_checks`` row as ``record_drift_check`` writes it (report None: the
+    baseline), and the environment pointing at it."""
+    check_id = check_id or _seeded_id(f"{env_id}/drift/{checked_at}")
+    status = report["status"] if report else "clean"
+    db = {"tables": {}, "others": {}, "report": report, "source_tables": STAGING_TABLES,
+          "prefix": "wp_", "baseline": report is None}
+    DriftCheck.insert(id=check_id, environment_id=env_id, promotion_preset="commerce-protect",
+                      status=status, db_checksums_json=json.dumps(db, sort_keys=True),
+                      file_checksums_json="{}", checked_at=checked_at).execute()
+    Environment.update(drift_status=status, drift_checked_at=checked_at,
+                       last_drift_check_id=check_id).where(Environment.id == env_id).execute()
+    return check_id
+
+
+def _staging_drifted(env_id: str) -> None:
+    """acme staging: a release cloned from production, its baseline, and a drift check a
+    few seconds old that found production drifted."""
     release = _seeded_id(f"{env_id}/release")
     Release.insert(id=release, environment_id=env_id, source_type="git",
                    source_ref=f"{ACME_GIT}#v2.1.0",
@@ -202,3 +238,5 @@ def _staging_release(env_id: str) -> None:
                    health_status="healthy", notes="cloned from production release "
                    "20260301T114000Z", created_at="2026-03-01T12:00:00Z").execute()
     Environment.update(current_release_id=release).where(Environment.id == env_id).execute()
+    record_drift(env_id, "2026-03-01T12:00:00Z", None)
+    record_drift(env_id, "2026-03-01T12:00:40Z", DRIFTED_REPORT)

@@ -90,18 +90,19 @@ async def test_delete_needs_the_environment_slug_typed(with_storage, make_app):
         assert "backup_id" in job.payload
 
 
-async def test_production_has_no_delete_key(seeded, make_app):
+async def test_production_has_no_delete_promote_or_drift_keys(seeded, make_app):
     from pressluft_tui.screens.environment import EnvironmentScreen
 
     app = make_app(seeded)
     async with app.run_test(size=(140, 40)) as pilot:
         await _open_environment(pilot)
         keys = set(app.screen.active_bindings)
-        assert {"u", "b"} <= keys and "x" not in keys
-        await pilot.press("x")
+        assert {"u", "b"} <= keys and not {"x", "p", "k"} & keys
+        await pilot.press("x", "p", "k")
         await settle(pilot)
         assert isinstance(app.screen, EnvironmentScreen)  # nothing asked, nothing queued
-        assert not seeded.jobs.list(app.token, job_type="env_delete")
+        assert not [j for j in seeded.jobs.list(app.token)
+                    if j.job_type in ("env_delete", "drift_check", "env_promote")]
 
 
 async def test_backup_schedule_chosen_for_staging(seeded, make_app):

@@ -1,4 +1,4 @@
-"""The command palette's backup, storage, update and deletion commands."""
+"""The command palette's backup, storage, update, deletion, drift and promotion commands."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ async def test_palette_lists_what_can_be_done_to_this_environment(seeded, make_a
         await _open_environment(pilot, "staging")
         titles = await _palette_titles(pilot)
         assert {"env: update… acme/staging", "env: backup schedule… acme/staging",
+                "env: drift check acme/staging", "env: promote… acme/staging",
                 "env: delete… acme/staging", "backup: create… acme/staging",
                 "backup: restore… acme/staging", "backup: verify… acme/staging"} <= titles
         assert not [t for t in titles if "acme/" in t and "acme/staging" not in t]
@@ -35,7 +36,8 @@ async def test_palette_lists_what_can_be_done_to_this_environment(seeded, make_a
         await settle(pilot)
         titles = await _palette_titles(pilot, "acme/production")
         assert "env: update… acme/production" in titles
-        assert not [t for t in titles if t.startswith("env: delete")]
+        assert not [t for t in titles if t.startswith(("env: promote", "env: delete",
+                                                       "env: drift"))]
 
 
 async def test_palette_storage_test_and_backup_cleanup(seeded, make_app):

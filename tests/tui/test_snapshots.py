@@ -194,7 +194,7 @@ def test_wordpress_login(snap_compare, seeded, make_app, size):
                         run_before=keys("enter", "enter", "w"))
 
 
-# -- backups, updates and deletion ---------------------------------------------------------
+# -- backups, updates, deletion, drift and promotion -------------------------------------
 
 
 def _env_tab(tab: str, *pressed: str, env_row: int = 0, focus_table: bool = False):  # type: ignore[no-untyped-def]
@@ -236,3 +236,25 @@ def test_update_production_override_confirmation(snap_compare, seeded, make_app,
 def test_delete_typed_confirmation(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size,
                         run_before=keys("enter", "down", "enter", "x", "enter"))
+
+
+def test_environment_drift_tab(snap_compare, seeded, make_app, size):
+    """acme staging: production drifted since the clone (orders, a comment, uploads kept;
+    wp_options would be overwritten)."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-drift", env_row=1))
+
+
+def test_promote_plan_drifted(snap_compare, seeded, make_app, size):
+    """The step after the drift check: plan, report, the site slug to type."""
+    from pressluft_tui.env_actions import Target
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("enter", "down", "enter")(pilot)
+        token = pilot.app.token
+        target = Target(seeded.sites.get(token, "acme"),
+                        seeded.environments.get(token, "acme", "staging"), [])
+        pilot.app.ask_promotion(target, seeded.promotion.plan(token, "acme", "staging"))
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
