@@ -14,6 +14,7 @@ from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.actions import ConsoleActions
 from pressluft_tui.backup_actions import BackupActions
 from pressluft_tui.commands import PROVIDERS
+from pressluft_tui.domain_actions import DomainActions
 from pressluft_tui.env_actions import EnvironmentActions
 from pressluft_tui.live import LiveUpdates
 from pressluft_tui.maintenance_actions import MaintenanceActions
@@ -27,7 +28,7 @@ from pressluft_tui.screens.sites import SitesScreen
 
 
 class PressluftApp(ConsoleActions, EnvironmentActions, BackupActions, MaintenanceActions,
-                   PromoteActions, App[None]):
+                   PromoteActions, DomainActions, App[None]):
     TITLE = "Pressluft"
     CSS_PATH = [stylesheet("app.tcss")]
     COMMANDS = App.COMMANDS | PROVIDERS

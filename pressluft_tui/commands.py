@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
-    from pressluft_core.records import EnvironmentRecord
+    from pressluft_core.records import DomainRecord, EnvironmentRecord
     from pressluft_tui.app import PressluftApp
 
 Command = tuple[str, Callable[[], object], str]
@@ -62,7 +62,10 @@ class NavigationCommands(_DomainProvider):
 class SiteCommands(_DomainProvider):
     def build(self) -> list[Command]:
         app = self.console
-        commands: list[Command] = [("site: create…", app.new_site, "new site + production")]
+        commands: list[Command] = [
+            ("site: create…", app.new_site, "new site + production"),
+            ("site: import…", app.import_site, "a new site from a .tar.gz/.tar.zst archive "
+             "(URL or a path here)")]
         for site in app.core.sites.list(app.token or ""):
             commands.append((f"site: open {site.slug}", partial(app.open_site, site.id),
                              site.name))
@@ -164,6 +167,33 @@ class BackupCommands(_ContextProvider):
         return commands
 
 
+class DomainCommands(_ContextProvider):
+    """``domain: add… acme/production`` for every environment; ``domain: remove…`` and
+    ``domain: make primary…`` for each of its domains (named after it)."""
+
+    def build(self) -> list[Command]:
+        app = self.console
+        token = app.token or ""
+        by_env: dict[str, list[DomainRecord]] = {}
+        for domain in app.core.domains.list(token):
+            by_env.setdefault(domain.environment_id, []).append(domain)
+        commands: list[Command] = []
+        for label, env in self.environments():
+            ids = (env.site_id, env.id)
+            self.add(commands, f"domain: add… {label}", partial(app.add_domain, *ids),
+                     "DNS check, certificate, nginx; primary or not", ids)
+            for domain in by_env.get(env.id, []):
+                name = f"{domain.hostname} ({label})"
+                self.add(commands, f"domain: remove… {name}",
+                         partial(app.remove_domain, *ids, domain.hostname),
+                         "type the host name to confirm", ids)
+                if domain.id != env.primary_domain_id:
+                    self.add(commands, f"domain: make primary… {name}",
+                             partial(app.make_primary_domain, *ids, domain.hostname),
+                             "WordPress's URLs move to it (asks first)", ids)
+        return commands
+
+
 class StorageCommands(_DomainProvider):
     def build(self) -> list[Command]:
         return [("storage: test", self.console.test_storage,
@@ -213,4 +243,4 @@ class SettingCommands(_DomainProvider):
 
 
 PROVIDERS = {NavigationCommands, SiteCommands, EnvironmentCommands, BackupCommands,
-             StorageCommands, JobCommands, NodeCommands, SettingCommands}
+             DomainCommands, StorageCommands, JobCommands, NodeCommands, SettingCommands}

@@ -3,7 +3,8 @@ tab says what to do to fill it. Its keys clone, deploy, roll back, check health,
 the WordPress login (see :mod:`pressluft_tui.env_actions`), back up and restore
 (:mod:`pressluft_tui.backup_actions`), update, delete, set the backup schedule
 (:mod:`pressluft_tui.maintenance_actions`), check drift and promote
-(:mod:`pressluft_tui.promote_actions`)."""
+(:mod:`pressluft_tui.promote_actions`), add, remove and make primary a domain
+(:mod:`pressluft_tui.domain_actions`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pressluft_core.services.overview import EnvironmentDetail
 from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.backups_table import BackupsTable
+from pressluft_tui.widgets.domains_table import DomainsTable
 from pressluft_tui.widgets.drift_report import DriftSummary, drift_note
 from pressluft_tui.widgets.env_overview import EnvironmentOverview
 from pressluft_tui.widgets.resource_table import ResourceTable
@@ -26,6 +28,8 @@ from pressluft_tui.widgets.resource_table import ResourceTable
 # Actions only a staging or clone environment has (production is what gets promoted to,
 # and it is deleted only with its site).
 NOT_ON_PRODUCTION = {"promote", "drift_check", "delete"}
+# Keys that act on the selected domain: only while the Domains tab is open.
+DOMAINS_TAB_ONLY = {"remove_domain", "make_primary", "add_domain"}
 
 
 class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
@@ -54,7 +58,20 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
                 tooltip="daily, off or the default (production daily)"),
         Binding("x", "delete", "Delete…", id="env.delete", show=False,
-                tooltip="staging/clone only: backup first, then typed confirmation"),
+                tooltip="staging/clone only: backup first, then typed confirmation; in "
+                        "the Domains tab x removes a domain"),
+        # Domains: a adds one anywhere on the screen (shown in the footer only in the
+        # Domains tab, to keep it short); x and m act on the selected domain and hold only
+        # while the Domains tab is open (check_action).
+        Binding("a", "add_domain", "Add domain…", id="env.domain_add",
+                tooltip="host name, primary or not: DNS check, certificate, nginx"),
+        Binding("a", "add_domain_elsewhere", "Add domain…", id="env.domain_add_elsewhere",
+                show=False),
+        Binding("m", "make_primary", "Make primary…", id="env.domain_primary",
+                tooltip="the selected domain becomes WordPress's URL (asks first)"),
+        Binding("x", "remove_domain", "Remove domain…", id="env.domain_remove",
+                tooltip="in the Domains tab only (elsewhere x deletes the environment): "
+                        "the selected domain, its host name typed"),
     ]
 
     def __init__(self, site_id: str, environment_id: str, *, tab: str = "") -> None:
@@ -78,9 +95,7 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             with TabPane("Backups", id="tab-backups"):
                 yield BackupsTable(id="backups-table")
             with TabPane("Domains", id="tab-domains"):
-                yield ResourceTable(("Domain", "TLS", "Issuer", "Primary"),
-                                    "No custom domains: the site answers on its preview URL.",
-                                    id="domains-table")
+                yield DomainsTable(id="domains-table")
             with TabPane("Drift", id="tab-drift"):
                 with VerticalScroll(id="drift-scroll"):
                     yield DriftSummary(id="drift-summary")
@@ -106,11 +121,7 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                     render.plain(r.created_at), render.plain(r.source_type),
                     render.plain(r.source_ref)]) for r in data.releases])
         self.query_one(BackupsTable).show(data.backups, now)
-        primary = env.primary_domain_id
-        self.query_one("#domains-table", ResourceTable).set_rows([
-            (d.id, [render.plain(d.hostname), render.status(d.tls_status),
-                    render.plain(d.tls_issuer), render.plain("yes" if d.id == primary else "")])
-            for d in data.domains])
+        self.query_one(DomainsTable).show(data.domains, env.primary_domain_id, now)
         self.query_one(DriftSummary).show(env, data.drift_checks, now)
         self.query_one("#drift-table", ResourceTable).set_rows([
             (c.id, [render.stamp(c.checked_at), render.plain(c.promotion_preset),
@@ -133,6 +144,12 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
             return self._tab() != "tab-backups"
         if action == "new_backup":
             return self._tab() == "tab-backups"
+        if action in DOMAINS_TAB_ONLY:
+            return self._tab() == "tab-domains"
+        if action == "add_domain_elsewhere":
+            return self._tab() != "tab-domains"
+        if action == "delete" and self._tab() == "tab-domains":
+            return False  # x removes a domain there
         if action in NOT_ON_PRODUCTION:
             return self.environment_type != "production"
         return True
@@ -190,3 +207,24 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
 
     def action_promote(self) -> None:
         self.console.promote_environment(self.site_id, self.environment_id)
+
+    def action_add_domain(self) -> None:
+        self.console.add_domain(self.site_id, self.environment_id)
+
+    action_add_domain_elsewhere = action_add_domain
+
+    def _selected_domain(self) -> str | None:
+        domain_id = self.query_one(DomainsTable).selected_key
+        if domain_id is None:
+            self.notify("This environment has no domain yet: a adds one.", markup=False)
+        return domain_id
+
+    def action_remove_domain(self) -> None:
+        domain_id = self._selected_domain()
+        if domain_id:
+            self.console.remove_domain(self.site_id, self.environment_id, domain_id)
+
+    def action_make_primary(self) -> None:
+        domain_id = self._selected_domain()
+        if domain_id:
+            self.console.make_primary_domain(self.site_id, self.environment_id, domain_id)

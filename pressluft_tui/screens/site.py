@@ -21,6 +21,8 @@ class SiteScreen(ResourceScreen[SiteData]):
     BINDINGS = [
         Binding("c", "clone", "Clone…", id="site.clone"),
         Binding("j", "jobs", "Site jobs", id="site.jobs"),
+        Binding("i", "import_site", "Import…", id="site.import",
+                tooltip="a new site from a .tar.gz/.tar.zst archive (URL or path)"),
     ]
 
     def __init__(self, site_id: str) -> None:
@@ -67,3 +69,6 @@ class SiteScreen(ResourceScreen[SiteData]):
 
     def action_jobs(self) -> None:
         self.console.open_jobs(site_id=self.site_id)
+
+    def action_import_site(self) -> None:
+        self.console.import_site()

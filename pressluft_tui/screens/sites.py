@@ -20,6 +20,8 @@ COLUMNS = ("Site", "Name", "Status", "Production URL", "Envs", "Last job")
 class SitesScreen(ResourceScreen[list[SiteSummary]]):
     BINDINGS = [
         Binding("n", "new_site", "New site", id="sites.new"),
+        Binding("i", "import_site", "Import…", id="sites.import",
+                tooltip="a new site from a .tar.gz/.tar.zst archive (URL or path)"),
         Binding("j", "app.open_jobs", "Jobs", id="sites.jobs"),
         Binding("o", "app.open_nodes", "Nodes", id="sites.nodes"),
         Binding("s", "app.open_settings", "Settings", id="sites.settings"),
@@ -56,3 +58,6 @@ class SitesScreen(ResourceScreen[list[SiteSummary]]):
 
     def action_new_site(self) -> None:
         self.console.new_site()
+
+    def action_import_site(self) -> None:
+        self.console.import_site()

@@ -17,7 +17,7 @@ from pressluft_core.clock import ManualClock, parse_iso, to_iso, use_id_factory
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs import queue
 from pressluft_core.jobs.logs import log_path
-from pressluft_core.models import Backup, DriftCheck, Environment, Job, Node, Release, Site
+from pressluft_core.models import Backup, Domain, DriftCheck, Environment, Job, Node, Release, Site
 from pressluft_core.services.jobs import enqueue
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 
@@ -99,6 +99,7 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
             enqueue(core.rt, "noop", node_id=web2.id, payload={})
         _release_history(core, acme_prod)
         _backup_history(acme_prod)
+        _domains(acme_prod)
         _staging_drifted(acme_envs["staging"])
         return token
 
@@ -191,6 +192,26 @@ def _backup_history(env_id: str) -> None:
             size_bytes=size, created_at=created,
             completed_at=created[:14] + "14:40Z" if status != "failed" else None,
             verified_at=verified, verify_result=verdict).execute()
+
+
+def _domains(env_id: str) -> None:
+    """acme production's domains: the primary one with an active certificate that expires
+    within the warning window (renewal is overdue), and one whose certificate failed
+    because its DNS points elsewhere."""
+    rows = (  # host name, status, expires, checked, error
+        ("shop.acme.example", "active", "2026-03-14T08:00:00Z", "2026-03-01T04:00:00Z", None),
+        ("www.acme.example", "failed", None, "2026-02-28T17:30:00Z",
+         "DNS: www.acme.example resolves to 198.51.100.7, not the node's 203.0.113.10"),
+    )
+    ids = []
+    for hostname, status, expires, checked, error in rows:
+        domain_id = _seeded_id(f"{env_id}/domain/{hostname}")
+        Domain.insert(id=domain_id, environment_id=env_id, hostname=hostname,
+                      tls_status=status, tls_issuer="letsencrypt",
+                      created_at="2026-02-20T09:30:00Z", updated_at=checked,
+                      expires_at=expires, tls_checked_at=checked, tls_error=error).execute()
+        ids.append(domain_id)
+    Environment.update(primary_domain_id=ids[0]).where(Environment.id == env_id).execute()
 
 
 # What a drift check of acme staging found: orders, a comment and uploads that arrived in

@@ -258,3 +258,29 @@ def test_promote_plan_drifted(snap_compare, seeded, make_app, size):
         await settle(pilot)
 
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
+# -- domains and import --------------------------------------------------------------------
+
+
+def test_environment_domains_tab(snap_compare, seeded, make_app, size):
+    """acme production: the primary domain (certificate expiring within 20 days, flagged)
+    and one whose certificate failed on DNS, with the error."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-domains", focus_table=True))
+
+
+def test_add_domain_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-domains", "a"))
+
+
+def test_remove_domain_typed_confirmation(snap_compare, seeded, make_app, size):
+    """x in the Domains tab (not environment delete): the primary domain, its host name to
+    type."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=_env_tab("tab-domains", "x", focus_table=True))
+
+
+def test_import_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("i"))
