@@ -932,15 +932,6 @@ def cmd_update_release(data: dict) -> dict:
     return {"path": str(release), "updated": answer.get("updated", [])}
 
 
-def cmd_remove_release(data: dict) -> dict:
-    env = Env(data)
-    release = env.release_dir(data.get("release"))
-    if env.current.is_symlink() and os.path.realpath(env.current) == str(release):
-        raise Refused(f"release {release.name} is current")
-    shutil.rmtree(release, ignore_errors=True)
-    return {}
-
-
 def cmd_remove(data: dict) -> dict:
     """Everything ``prepare`` made, in reverse; each part skipped when already gone."""
     env = Env(data)
@@ -1520,7 +1511,7 @@ COMMANDS = {
     "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
     "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
-    "release-from-archive": cmd_release_from_archive, "remove-release": cmd_remove_release,
+    "release-from-archive": cmd_release_from_archive,
     "update-release": cmd_update_release, "release-from-env": cmd_release_from_env,
     "promote-tables": cmd_promote_tables, "promote-swap": cmd_promote_swap,
     "promote-undo": cmd_promote_undo, "import-apply": cmd_import_apply,

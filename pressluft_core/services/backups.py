@@ -12,8 +12,7 @@ from pressluft_core.models import Backup, Environment
 from pressluft_core.records import Actor, BackupRecord, JobRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
-from pressluft_core.services.environments import find_environment
-from pressluft_core.services.sites import find_site
+from pressluft_core.services.environments import environment_filter, find_environment
 from pressluft_core.storage import StorageConfig
 
 SCOPES = ("db", "files", "full")
@@ -42,13 +41,10 @@ class BackupsService(Service):
         """Newest first."""
         self.auth.require(token)
         query = Backup.select()
-        if site_ref and env_ref:
-            query = query.where(Backup.environment_id == find_environment(site_ref,
-                                                                          env_ref).id)
-        elif site_ref:
-            envs = Environment.select(Environment.id).where(
-                Environment.site_id == find_site(site_ref).id)
-            query = query.where(Backup.environment_id.in_(envs))
+        limit = environment_filter(Backup.environment_id, site_ref, env_ref,
+                                   include_deleted=True)
+        if limit is not None:
+            query = query.where(limit)
         return [from_row(BackupRecord, b) for b in
                 query.order_by(Backup.created_at.desc(), Backup.id.desc())]
 

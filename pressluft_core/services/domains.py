@@ -19,7 +19,7 @@ from pressluft_core.models import Domain, Environment, Job, Node
 from pressluft_core.records import Actor, DomainRecord, JobRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Runtime, Service, mutation
-from pressluft_core.services.environments import find_environment
+from pressluft_core.services.environments import environment_filter, find_environment
 from pressluft_core.services.nodes import find_node
 from pressluft_core.services.settings import effective_value
 from pressluft_core.services.sites import find_site
@@ -34,13 +34,9 @@ class DomainsService(Service):
         """Domains (of a site, or of one of its environments), by host name."""
         self.auth.require(token)
         query = Domain.select()
-        if site_ref and env_ref:
-            query = query.where(Domain.environment_id == find_environment(site_ref,
-                                                                          env_ref).id)
-        elif site_ref:
-            envs = Environment.live(Environment.id).where(
-                Environment.site_id == find_site(site_ref).id)
-            query = query.where(Domain.environment_id.in_(envs))
+        limit = environment_filter(Domain.environment_id, site_ref, env_ref)
+        if limit is not None:
+            query = query.where(limit)
         return [from_row(DomainRecord, d) for d in query.order_by(Domain.hostname)]
 
     def get(self, token: str, hostname: str) -> DomainRecord:

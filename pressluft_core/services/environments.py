@@ -7,6 +7,7 @@ import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from pressluft_core import validation
 from pressluft_core.clock import new_id, to_iso
@@ -275,6 +276,20 @@ def _require_active(env: Environment, verb: str) -> None:
                          "when active")
     if env.current_release_id is None:
         raise StateError(f"environment {env.slug} has no release yet")
+
+
+def environment_filter(column: Any, site_ref: str | None, env_ref: str | None, *,
+                       include_deleted: bool = False) -> Any:
+    """``column`` (an ``environment_id``) limited to one environment, or to a site's
+    environments (deleted ones too when ``include_deleted``: their backups stay listed);
+    None for no limit. The one rule every per-site list (backups, domains) uses."""
+    if site_ref and env_ref:
+        return column == find_environment(site_ref, env_ref).id
+    if site_ref:
+        select = Environment.select if include_deleted else Environment.live
+        return column.in_(select(Environment.id).where(
+            Environment.site_id == find_site(site_ref).id))
+    return None
 
 
 def find_environment(site_ref: str, env_ref: str) -> Environment:
