@@ -70,6 +70,9 @@ class Node(BaseModel):
     state_version = peewee.IntegerField(default=1)
     ssh_host_key = peewee.TextField(null=True)  # addition (migration 3)
     sites_root = peewee.TextField(default="/var/www/sites")  # addition (migration 6)
+    preview_cert_name = peewee.TextField(null=True)  # addition (migration 10)
+    preview_cert_expires_at = peewee.TextField(null=True)  # addition (migration 10)
+    preview_cert_checked_at = peewee.TextField(null=True)  # addition (migration 10)
 
     class Meta:
         table_name = "nodes"

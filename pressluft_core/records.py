@@ -39,6 +39,9 @@ class NodeRecord:
     updated_at: str
     state_version: int
     sites_root: str = "/var/www/sites"
+    preview_cert_name: str | None = None
+    preview_cert_expires_at: str | None = None
+    preview_cert_checked_at: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

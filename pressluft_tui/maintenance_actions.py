@@ -147,6 +147,42 @@ class MaintenanceActions(_Base):
         self.tell(f"deleting {target.label}: {job.job_type} job {job.id[:8]} queued (see "
                   "Jobs)")
 
+    # -- preview URL ----------------------------------------------------------------------
+
+    def regenerate_preview_url(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._find_preview_url)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _find_preview_url(self, target: Target) -> None:
+        new_url = self.core.environments.next_preview_url(self.token or "", target.site.id,
+                                                          target.env.id)
+        self.call_from_thread(self._ask_preview_url, target, new_url)
+
+    def _ask_preview_url(self, target: Target, new_url: str) -> None:
+        if new_url == target.env.preview_url:
+            self.notify(f"{target.label} already has the preview URL the settings give: "
+                        f"{new_url}; nothing was done", title="Nothing to do", markup=False)
+            return
+        lines = [f"{target.label} · from {target.env.preview_url}", f"to {new_url}",
+                 "the preview server block moves (https ones with the node's wildcard "
+                 "certificate, got first if missing); while WordPress answers on the preview "
+                 "URL its URLs are rewritten too (serialized data included)",
+                 "health-checked on the new URL; if that fails, everything moves back"]
+
+        def decided(confirmed: bool | None) -> None:
+            if confirmed:
+                self._regenerate_preview_url(target)
+
+        self.push_screen(ConfirmScreen(f"New preview URL for {target.label}?", lines,
+                                       danger=target.production), decided)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _regenerate_preview_url(self, target: Target) -> None:
+        job = self.core.environments.regenerate_preview_url(self.token or "", target.site.id,
+                                                            target.env.id)
+        self.tell(f"{target.label} moves to {job.payload['preview_url']}: {job.job_type} job "
+                  f"{job.id[:8]} queued (see Jobs)")
+
     # -- backup schedule ------------------------------------------------------------------
 
     def set_backup_schedule(self, site_id: str, env_id: str) -> None:

@@ -557,3 +557,58 @@ def test_cli_domain_add_list_and_refusals(tmp_path: Path) -> None:
                     "hostname", "IP address")
     _one_line_error(logged_in("domain", "remove", "shop", "shop.example.com", "--confirm",
                               "shop", expect=2), "confirm", "shop.example.com")
+
+
+# -- preview URLs -----------------------------------------------------------------------------
+
+def test_regenerate_preview_url_moves_to_what_the_settings_give(core, token, env) -> None:  # type: ignore[no-untyped-def]
+    old = env.preview_url
+    assert old.startswith("http://") and ".sslip.io" in old
+    with pytest.raises(StateError, match="already has the preview URL"):
+        core.environments.regenerate_preview_url(token, "shop", "production")
+    core.settings.set(token, "preview_domain", "preview.example")
+    with pytest.raises(ValidationError) as refused:
+        core.environments.regenerate_preview_url(token, "shop", "production")
+    assert refused.value.field == "dns01_provider"
+    core.settings.set(token, "dns01_provider", "webhook")
+    new = f"https://{env.id[:8]}.preview.example"
+    assert core.environments.next_preview_url(token, "shop", "production") == new
+    job = core.environments.regenerate_preview_url(token, "shop", "production")
+    assert job.job_type == "env_preview_url" and job.environment_id == env.id
+    assert job.payload == {"preview_url": new, "previous": old}
+    assert Environment.get_by_id(env.id).preview_url == old  # the job changes it, when done
+    results = [a.result for a in AuditLog.select().where(AuditLog.action == "env.preview_url")
+               .order_by(AuditLog.created_at)]
+    assert results[0].startswith("refused: environment production already has")
+    assert results[-1] == "ok"
+
+
+def test_preview_tls_certificate_names() -> None:
+    from pressluft_core.jobs.handlers.envctl import preview_tls_cert
+
+    assert preview_tls_cert("https://abcd1234.preview.example") == "wildcard.preview.example"
+    assert preview_tls_cert("http://abcd1234.203-0-113-5.sslip.io") is None
+
+
+def test_wildcard_certificates_are_in_the_expiry_watch(core, token, env) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from pressluft_core.clock import to_iso
+
+    node = Node.get_by_id(env.node_id)
+    assert core.domains.expiring_preview_certificates(token) == []
+    soon = to_iso(core.rt.clock.now() + timedelta(days=5))
+    later = to_iso(core.rt.clock.now() + timedelta(days=80))
+    Node.update(preview_cert_name="wildcard.preview.example", preview_cert_expires_at=later
+                ).where(Node.id == node.id).execute()
+    assert core.domains.expiring_preview_certificates(token) == []
+    Node.update(preview_cert_expires_at=soon).where(Node.id == node.id).execute()
+    (flagged,) = core.domains.expiring_preview_certificates(token)
+    assert flagged.name == node.name and flagged.preview_cert_expires_at == soon
+    Node.update(preview_cert_expires_at=None).where(Node.id == node.id).execute()
+    assert [n.id for n in core.domains.expiring_preview_certificates(token)] == [node.id]
+    # The daily job checks that node although none of its domains has a certificate.
+    job = core.domains.check_expiry(token)
+    run_job(core, job.id)
+    assert Job.select().where((Job.job_type == "cert_check") & (Job.node_id == node.id)
+                              ).exists()

@@ -325,6 +325,15 @@ def test_preview_url_uses_the_preview_domain(
     core: Pressluft, token: str, local_node: NodeRecord
 ) -> None:
     core.settings.set(token, "preview_domain", "WP.Example.com")
+    # https preview URLs need the wildcard certificate, got through DNS-01: refused first.
+    before = _counts(core)
+    with pytest.raises(ValidationError) as refused:
+        core.sites.create(token, "Blog", "blog")
+    assert refused.value.field == "dns01_provider" and "wp.example.com" in str(refused.value)
+    after = _counts(core)
+    assert after.pop("audit_logs") == before.pop("audit_logs") + 1
+    assert after == before
+    core.settings.set(token, "dns01_provider", "webhook")
     core.sites.create(token, "Blog", "blog")
     env = core.environments.get(token, "blog", "production")
     assert env.preview_url == f"https://{env.id[:8]}.wp.example.com"

@@ -57,6 +57,11 @@ def domain_list(args: argparse.Namespace) -> int:
     output.table(((d.hostname, where(d.environment_id), "yes" if d.id in primary else "",
                    d.tls_status, expiry(d), d.tls_error or "") for d in domains),
                  ["domain", "environment", "primary", "tls", "expires", "problem"])
+    for node in app.nodes.list(token):
+        if node.preview_cert_name:
+            when = node.preview_cert_expires_at
+            print(f"preview certificate {node.preview_cert_name} on node {node.name}: "
+                  f"expires {when + (' (!)' if when <= soon else '') if when else 'unknown (!)'}")
     return 0
 
 

@@ -80,6 +80,13 @@ def env_health(args: argparse.Namespace) -> int:
     return _queued(app, job, args, f"health {args.site}/{args.env}")
 
 
+def env_regenerate_preview_url(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    job = app.environments.regenerate_preview_url(token, args.site, args.env)
+    return _queued(app, job, args, f"new preview URL for {args.site}/{args.env}: "
+                                   f"{job.payload['preview_url']}")
+
+
 def env_update(args: argparse.Namespace) -> int:
     app, token = _session(args)
     packages = [("plugin", path) for path in args.plugin or []] + \
@@ -194,7 +201,10 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
 
     for name, handler, text in (
             ("rollback", env_rollback, "switch back to the previous healthy release"),
-            ("health", env_health, "check HTTP 200, WordPress installed and the database")):
+            ("health", env_health, "check HTTP 200, WordPress installed and the database"),
+            ("regenerate-preview-url", env_regenerate_preview_url, "move the environment to "
+             "the preview URL the settings give now (https://<8>.<preview_domain>, or "
+             "sslip.io): nginx, and WordPress's URLs when it answers there")):
         parser = add(env, name, handler, text, json_output=True)
         _site_env(parser)
         _wait(parser)

@@ -33,6 +33,10 @@ ERROR_CODES: dict[str, ErrorCode] = {c.code: c for c in [
     ErrorCode("INVALID_PAYLOAD", False, "the job's payload is missing or malformed"),
     ErrorCode("PRECONDITION", False, "the resource was not in a state the job can work on"),
     ErrorCode("HEALTH_CHECK_FAILED", False, "the site did not pass its health check"),
+    ErrorCode("DNS_MISMATCH", False, "a domain's A record does not point at its node's "
+                                     "public IP: the message names the record to create"),
+    ErrorCode("ACME_FAILED", False, "the ACME server did not issue a certificate: the "
+                                    "message has its answer"),
     ErrorCode("BACKUP_CORRUPT", False, "a backup's object in storage differs from the "
                                        "checksum recorded when it was made"),
     ErrorCode("UNKNOWN_JOB_TYPE", False, "no handler is registered for the job type"),

@@ -385,6 +385,14 @@ def cmd_issue_wildcard(data: dict) -> dict:
         for key in ("set_url", "clear_url"):
             if not re.fullmatch(r"https?://\S+", credentials.get(key, "")):
                 raise Refused(f"the webhook provider needs {key} (an http(s) URL)")
+    ensure_tls_default_server()
+    url = data.get("directory_url")
+    expires = not_after(name) if has_cert(name) else None
+    if not data.get("renew") and expires is not None and renewal_server(name) == url and \
+            expires > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400)):
+        say(f"certificate {name} for *.{domain} is valid until {expires}: nothing to do")
+        return {"cert_name": name, "not_after": expires, "issued": False,
+                "fullchain": str(cert_dir(name) / "fullchain.pem")}
     argv, env, url = certbot_base(data, name)
     argv += ["-d", f"*.{domain}", "--preferred-challenges", "dns"]
     with tempfile.TemporaryDirectory(prefix="pressluft-dns01-") as work:
@@ -417,7 +425,7 @@ def cmd_issue_wildcard(data: dict) -> dict:
                      f"{certbot_problem(output)}")
     expires = not_after(name)
     say(f"certificate {name} for *.{domain}: expires {expires}")
-    return {"cert_name": name, "not_after": expires,
+    return {"cert_name": name, "not_after": expires, "issued": True,
             "fullchain": str(cert_dir(name) / "fullchain.pem")}
 
 
@@ -528,6 +536,27 @@ def tls_default_server() -> str:
             + "    server_name _;\n    ssl_reject_handshake on;\n}\n")
 
 
+def write_tls_default_server() -> bool:
+    """:func:`tls_default_server` written and enabled; True if that changed anything."""
+    tls_file = SITES_AVAILABLE / TLS_DEFAULT
+    changed = write_if_changed(tls_file, tls_default_server())
+    if not (SITES_ENABLED / TLS_DEFAULT).is_symlink():
+        (SITES_ENABLED / TLS_DEFAULT).symlink_to(tls_file)
+        changed = True
+    return changed
+
+
+def ensure_tls_default_server() -> None:
+    """Before https preview URLs are served: nginx reloaded if the TLS default server was
+    missing (taken out again if nginx does not accept it)."""
+    if write_tls_default_server():
+        try:
+            reload_nginx()
+        except Failed:
+            (SITES_ENABLED / TLS_DEFAULT).unlink(missing_ok=True)
+            raise
+
+
 def wordpress_locations(root: str, socket_path: str, log_name: str) -> str:
     return f"""    root {root};
     index index.php;
@@ -626,13 +655,7 @@ def cmd_configure(data: dict) -> dict:
     if missing:
         raise Failed(f"no certificate on this node for {', '.join(missing)}: it cannot "
                      "serve over https")
-    changed = False
-    tls_file = SITES_AVAILABLE / TLS_DEFAULT
-    if write_if_changed(tls_file, tls_default_server()):
-        changed = True
-    if not (SITES_ENABLED / TLS_DEFAULT).is_symlink():
-        (SITES_ENABLED / TLS_DEFAULT).symlink_to(tls_file)
-        changed = True
+    changed = write_tls_default_server()
     old = target.file.read_text() if target.file.is_file() else None
     if domains:
         config = domains_config(target, domains, serve, redirect_to,

@@ -94,6 +94,15 @@ class Env:
         self.user = need("user", NAME_RE)
         self.db_name = need("db_name", NAME_RE)
         self.server_name = need("server_name", HOST_RE)
+        # The wildcard certificate (``wildcard.<preview domain>``) of an https preview URL:
+        # the preview server block serves https with it when its name is under that domain.
+        cert = data.get("tls_cert") or None
+        if cert is not None and not (isinstance(cert, str) and cert.startswith("wildcard.")
+                                     and HOST_RE.fullmatch(cert)):
+            raise Refused(f"tls_cert {cert!r} is not a wildcard certificate name")
+        under = cert is not None and re.fullmatch(
+            r"[a-z0-9-]+\." + re.escape(cert[len("wildcard."):]), self.server_name)
+        self.tls_cert = cert if under else None
         self.url = data.get("url")
         if not isinstance(self.url, str) or not re.fullmatch(
                 r"https?://" + HOST_RE.pattern + r"(:[0-9]{1,5})?", self.url):
@@ -382,20 +391,24 @@ php_admin_value[post_max_size] = 64M
 """
 
 
+def listens(port: int, extra: str = "") -> str:
+    lines = f"    listen {port}{extra};\n"
+    if Path("/proc/net/if_inet6").exists():
+        lines += f"    listen [::]:{port}{extra};\n"
+    return lines
+
+
 def nginx_config(env: Env, noindex: bool) -> str:
-    listen6 = "    listen [::]:80;\n" if Path("/proc/net/if_inet6").exists() else ""
+    """The preview server block: WordPress on port 80, or — for an https preview URL, with
+    the wildcard certificate — on 443, port 80 then only answering ACME challenges and
+    redirecting to https."""
     robots = '    add_header X-Robots-Tag "noindex, nofollow" always;\n' if noindex else ""
-    return f"""# Managed by Pressluft: environment {env.env_id}
-server {{
-    listen 80;
-{listen6}    server_name {env.server_name};
-    root {env.current};
+    wordpress = f"""    root {env.current};
     index index.php;
     client_max_body_size 64m;
     access_log /var/log/nginx/{env.pool_name}.access.log;
     error_log /var/log/nginx/{env.pool_name}.error.log;
-{robots}    include {ACME_SNIPPET};
-
+{robots}
     location = /wp-config.php {{ deny all; }}
     location ~ /\\.(?!well-known/) {{ deny all; }}
     # Uploads are data: nothing under them ever runs as PHP.
@@ -411,8 +424,22 @@ server {{
         fastcgi_param DOCUMENT_ROOT $realpath_root;
         fastcgi_pass unix:{env.socket};
     }}
-}}
 """
+    head = f"# Managed by Pressluft: environment {env.env_id}\n"
+    if env.tls_cert is None:
+        return (f"{head}server {{\n{listens(80)}    server_name {env.server_name};\n"
+                f"    include {ACME_SNIPPET};\n{wordpress}}}\n")
+    live = Path("/etc/letsencrypt/live", env.tls_cert)
+    if not (live / "fullchain.pem").is_file() or not (live / "privkey.pem").is_file():
+        raise Failed(f"no certificate {env.tls_cert} on this node ({live}): an https preview "
+                     "URL needs the wildcard preview certificate (`pressluft domain "
+                     "preview-cert NODE`)")
+    return (f"{head}server {{\n{listens(80)}    server_name {env.server_name};\n"
+            f"    include {ACME_SNIPPET};\n"
+            f"    location / {{ return 301 https://$host$request_uri; }}\n}}\n"
+            f"server {{\n{listens(443, ' ssl http2')}    server_name {env.server_name};\n"
+            f"    ssl_certificate {live}/fullchain.pem;\n"
+            f"    ssl_certificate_key {live}/privkey.pem;\n{wordpress}}}\n")
 
 
 def install_lib(source: object, name: str) -> str:

@@ -16,7 +16,7 @@ from pressluft_core.clock import new_id, to_iso
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
 from pressluft_core.models import Domain, Environment, Job, Node
-from pressluft_core.records import Actor, DomainRecord, JobRecord, from_row
+from pressluft_core.records import Actor, DomainRecord, JobRecord, NodeRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Runtime, Service, mutation
 from pressluft_core.services.environments import environment_filter, find_environment
@@ -56,6 +56,15 @@ class DomainsService(Service):
         read from the node; soonest first."""
         self.auth.require(token)
         return [from_row(DomainRecord, d) for d in expiring_domains(self.rt, within_days)]
+
+    def expiring_preview_certificates(self, token: str,
+                                      within_days: int = EXPIRY_WARNING_DAYS
+                                      ) -> list[NodeRecord]:
+        """Nodes whose wildcard preview certificate expires within ``within_days`` or whose
+        expiry could not be read; soonest first."""
+        self.auth.require(token)
+        return [from_row(NodeRecord, n) for n in expiring_preview_certificates(self.rt,
+                                                                               within_days)]
 
     @mutation("domain.add", "domain", resource_id=lambda job: job.payload["hostname"],
               target="hostname")
@@ -217,6 +226,16 @@ def _no_domain_job_pending(env: Environment, hostname: str) -> None:
                           & Job.status.in_(("queued", "running"))).exists():
         raise StateError(f"a domain job for {env.slug} is queued or running; wait for it "
                          f"before changing {hostname}")
+
+
+def expiring_preview_certificates(rt: Runtime, within_days: int = EXPIRY_WARNING_DAYS
+                                  ) -> list[Node]:
+    """Nodes whose wildcard preview certificate expires within ``within_days`` or whose
+    expiry could not be read when it was last checked."""
+    limit = to_iso(rt.clock.now() + timedelta(days=within_days))
+    rows = Node.select().where(Node.preview_cert_name.is_null(False) & (
+        Node.preview_cert_expires_at.is_null() | (Node.preview_cert_expires_at <= limit)))
+    return sorted(rows, key=lambda n: (n.preview_cert_expires_at or "", n.name))
 
 
 def expiring_domains(rt: Runtime, within_days: int = EXPIRY_WARNING_DAYS) -> list[Domain]:

@@ -13,8 +13,8 @@ from pressluft_core import validation
 from pressluft_core.clock import new_id, to_iso
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
-from pressluft_core.models import Domain, Environment, Job, Node, Release, Setting
-from pressluft_core.preview import preview_url
+from pressluft_core.models import Environment, Job, Node, Release
+from pressluft_core.preview import configured_preview_domain, preview_url
 from pressluft_core.records import (
     Actor,
     EnvironmentRecord,
@@ -80,12 +80,12 @@ class EnvironmentsService(Service):
         node = Node.get_by_id(source.node_id)
         now = self.rt.now()
         env_id = new_id()
-        domain = Setting.get_or_none(Setting.key == "preview_domain")
+        domain = configured_preview_domain()
         Environment.insert(
             id=env_id, site_id=source.site_id, name=name, slug=slug,
             environment_type=environment_type, status="cloning", node_id=node.id,
             source_environment_id=source.id, promotion_preset=source.promotion_preset,
-            preview_url=preview_url(env_id, node, domain.value if domain else None),
+            preview_url=preview_url(env_id, node, domain),
             drift_status="unknown", created_at=now, updated_at=now, expires_at=expires_at,
         ).execute()
         return jobs.enqueue(
@@ -144,6 +144,29 @@ class EnvironmentsService(Service):
             raise StateError(f"environment {env.slug} has no release to check yet")
         return jobs.enqueue(self.rt, "health_check", site_id=env.site_id,
                             environment_id=env.id, node_id=env.node_id, payload={})
+
+    def next_preview_url(self, token: str, site_ref: str, env_ref: str) -> str:
+        """The preview URL the current settings give the environment (what
+        :meth:`regenerate_preview_url` moves it to)."""
+        self.auth.require(token)
+        return _settings_preview_url(find_environment(site_ref, env_ref))
+
+    @mutation("env.preview_url", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def regenerate_preview_url(self, actor: Actor, site_ref: str, env_ref: str) -> JobRecord:
+        """Queue ``env_preview_url``: the environment moves to the preview URL the current
+        settings give (``https://<8>.<preview_domain>`` or the sslip.io one) — nginx, and
+        WordPress's URLs when it answers on the preview URL (health-checked, moved back
+        when the check fails). Refused when the URL would not change."""
+        env = find_environment(site_ref, env_ref)
+        _require_active(env, "moved to a new preview URL")
+        new_url = _settings_preview_url(env)
+        if new_url == env.preview_url:
+            raise StateError(f"environment {env.slug} already has the preview URL the "
+                             f"settings give: {new_url}")
+        return jobs.enqueue(self.rt, "env_preview_url", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id,
+                            payload={"preview_url": new_url, "previous": env.preview_url})
 
     @mutation("env.login", "environment", resource_id=lambda login: login["environment_id"],
               target="env_ref")
@@ -236,10 +259,6 @@ def queue_deletion(rt: Runtime, env: Environment, *, without_backup: bool = Fals
     if Job.select().where((Job.environment_id == env.id) & (Job.job_type == "env_delete")
                           & Job.status.in_(("queued", "running"))).exists():
         raise StateError(f"environment {env.slug} is already being deleted")
-    hostnames = [d.hostname for d in Domain.select().where(Domain.environment_id == env.id)]
-    if hostnames:
-        raise StateError(f"environment {env.slug} still has domains ({', '.join(hostnames)}): "
-                         "remove them first with `pressluft domain remove`")
     payload: dict[str, object] = {"reason": reason}
     if not without_backup and env.current_release_id is not None:
         payload["backup_id"] = new_backup_row(rt, env, "full").id
@@ -268,6 +287,10 @@ def previous_healthy_release(env: Environment) -> Release | None:
         query = query.where((Release.id != current.id)
                             & (Release.created_at <= current.created_at))
     return query.order_by(Release.created_at.desc(), Release.id.desc()).first()
+
+
+def _settings_preview_url(env: Environment) -> str:
+    return preview_url(env.id, Node.get_by_id(env.node_id), configured_preview_domain())
 
 
 def _require_active(env: Environment, verb: str) -> None:

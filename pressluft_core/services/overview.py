@@ -31,7 +31,10 @@ from pressluft_core.services.sites import find_site
 _SITES_SQL = """
 SELECT s.id, s.name, s.slug, s.status, s.primary_environment_id, s.created_at,
        s.updated_at, s.state_version,
-       (SELECT e.preview_url FROM environments e
+       (SELECT COALESCE((SELECT 'https://' || d.hostname FROM domains d
+                          WHERE d.id = e.primary_domain_id AND d.tls_status = 'active'),
+                         e.preview_url)
+          FROM environments e
          WHERE e.site_id = s.id AND e.environment_type = 'production' LIMIT 1),
        (SELECT COUNT(*) FROM environments e WHERE e.site_id = s.id),
        j.id, j.job_type, j.status
@@ -52,7 +55,7 @@ class JobBrief:
 @dataclass(frozen=True)
 class SiteSummary:
     site: SiteRecord
-    production_url: str | None
+    production_url: str | None  # its primary domain's once that serves, else the preview URL
     environment_count: int
     last_job: JobBrief | None
 

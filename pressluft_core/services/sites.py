@@ -8,8 +8,8 @@ import os
 from pressluft_core import validation
 from pressluft_core.clock import new_id
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
-from pressluft_core.models import Environment, Node, Setting, Site
-from pressluft_core.preview import preview_url
+from pressluft_core.models import Environment, Node, Site
+from pressluft_core.preview import configured_preview_domain, preview_url
 from pressluft_core.records import Actor, JobRecord, SiteRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
@@ -76,7 +76,7 @@ class SitesService(Service):
             id=env_id, site_id=site_id, name="Production", slug="production",
             environment_type="production", status="deploying", node_id=target_node.id,
             promotion_preset=promotion_preset,
-            preview_url=preview_url(env_id, target_node, self._preview_domain()),
+            preview_url=preview_url(env_id, target_node, configured_preview_domain()),
             drift_status="unknown", created_at=now, updated_at=now,
         ).execute()
         Site.update(primary_environment_id=env_id).where(Site.id == site_id).execute()
@@ -90,10 +90,6 @@ class SitesService(Service):
         """By id or slug."""
         self.auth.require(token)
         return from_row(SiteRecord, find_site(ref))
-
-    def _preview_domain(self) -> str | None:
-        row = Setting.get_or_none(Setting.key == "preview_domain")
-        return row.value if row else None
 
 
 def check_import_source(source: str) -> str:

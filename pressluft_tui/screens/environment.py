@@ -57,6 +57,8 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                 tooltip="compare production now with this environment's clone baseline"),
         Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
                 tooltip="daily, off or the default (production daily)"),
+        Binding("g", "preview_url", "New preview URL…", id="env.preview_url", show=False,
+                tooltip="move to the preview URL the settings give now (asks first)"),
         Binding("x", "delete", "Delete…", id="env.delete", show=False,
                 tooltip="staging/clone only: backup first, then typed confirmation; in "
                         "the Domains tab x removes a domain"),
@@ -192,6 +194,9 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
         backup_id = self.query_one(BackupsTable).selected_key
         if backup_id:
             self.console.verify_backup(backup_id)
+
+    def action_preview_url(self) -> None:
+        self.console.regenerate_preview_url(self.site_id, self.environment_id)
 
     def action_update(self) -> None:
         self.console.update_environment(self.site_id, self.environment_id)

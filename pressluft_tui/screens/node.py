@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,6 +12,7 @@ from textual.widgets import Footer, Header, Static
 from pressluft_core.records import EnvironmentRecord, NodeRecord
 from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
+from pressluft_tui.widgets.domains_table import expiry_cell
 from pressluft_tui.widgets.resource_table import ResourceTable
 
 NodeData = tuple[NodeRecord, list[tuple[str, EnvironmentRecord]]]
@@ -46,11 +49,20 @@ class NodeScreen(ResourceScreen[NodeData]):
             Text(node.name, style="bold"), "  ", render.status(node.status),
             Text(f"  ·  {node.ssh_user}@{node.hostname}:{node.ssh_port}  ·  public IP "
                  f"{node.public_ip or '—'}  ·  last seen ", style="dim"),
-            render.ago(node.last_seen_at, now)))
+            render.ago(node.last_seen_at, now), *self._preview_cert(node, now)))
         self.query_one(ResourceTable).set_rows([
             (env.id, [render.plain(slug), render.plain(env.slug),
                       render.env_badge(env.environment_type), render.status(env.status),
                       render.plain(env.preview_url)]) for slug, env in envs])
+
+    @staticmethod
+    def _preview_cert(node: NodeRecord, now: datetime) -> tuple[Text | str, ...]:
+        """The wildcard certificate https preview URLs are served with, flagged like a
+        domain's when renewal has not refreshed it within 20 days of its expiry."""
+        if node.preview_cert_name is None:
+            return ()
+        return ("\n", Text(f"preview certificate {node.preview_cert_name}, expires ",
+                           style="dim"), expiry_cell(node.preview_cert_expires_at, True, now))
 
     def action_check(self) -> None:
         self.console.check_node(self.node_id)

@@ -24,15 +24,21 @@ EMPTY = ("No custom domains: the site answers on its preview URL. a adds one (it
 def expiry(domain: DomainRecord, now: datetime) -> Text:
     """The certificate's expiry day; ``⚠`` when it is within the warning window or, for an
     active certificate, unknown. No certificate yet (pending, failed): a dash."""
-    if domain.expires_at is None:
-        if domain.tls_status == "active":
+    return expiry_cell(domain.expires_at, domain.tls_status == "active", now)
+
+
+def expiry_cell(expires_at: str | None, active: bool, now: datetime) -> Text:
+    """A certificate's expiry day, flagged as :func:`expiry` says (also the node screen's
+    wildcard preview certificate)."""
+    if expires_at is None:
+        if active:
             return render.Cell("⚠ unknown", style="bold yellow")
         return render.Cell("—", style="dim")
-    left = parse_iso(domain.expires_at) - now
+    left = parse_iso(expires_at) - now
     if left <= timedelta(days=WARNING_DAYS):
         days = max(left.days, 0)
-        return render.Cell(f"⚠ {domain.expires_at[:10]} ({days}d)", style="bold yellow")
-    return render.day(domain.expires_at)
+        return render.Cell(f"⚠ {expires_at[:10]} ({days}d)", style="bold yellow")
+    return render.day(expires_at)
 
 
 def primary_marker(is_primary: bool) -> Text:

@@ -284,3 +284,26 @@ def test_remove_domain_typed_confirmation(snap_compare, seeded, make_app, size):
 
 def test_import_form(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("i"))
+
+
+def test_regenerate_preview_url_confirmation(snap_compare, seeded, make_app, size):
+    """g on acme production after preview_domain was set: from its sslip.io URL to the
+    https one, production's danger styling."""
+    from pressluft_core.session_store import load_token
+
+    token = load_token(seeded.rt.paths)
+    seeded.settings.set(token, "preview_domain", "preview.example")
+    seeded.settings.set(token, "dns01_provider", "webhook")
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "g"))
+
+
+def test_node_preview_certificate_flagged(snap_compare, seeded, make_app, size):
+    """The node's wildcard preview certificate expires on 2026-03-10 (the clock: 03-01):
+    flagged like a domain's."""
+    from pressluft_core.models import Node
+
+    Node.update(preview_cert_name="wildcard.preview.example",
+                preview_cert_expires_at="2026-03-10T08:00:00Z",
+                preview_cert_checked_at="2026-03-01T03:00:00Z").execute()
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "enter"))

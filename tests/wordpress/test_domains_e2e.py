@@ -31,7 +31,8 @@ PEBBLE_CA = os.environ.get("PRESSLUFT_TEST_PEBBLE_CA", str(RUN_DIR / "pebble" / 
 PEBBLE_MGMT = os.environ.get("PRESSLUFT_TEST_PEBBLE_MGMT_URL", "https://127.0.0.1:15000")
 CHALLTESTSRV = os.environ.get("PRESSLUFT_TEST_CHALLTESTSRV_URL", "http://127.0.0.1:8055")
 RESOLVER = os.environ.get("PRESSLUFT_TEST_DNS_RESOLVER", "127.0.0.1:8053")
-HOSTS = ("shop.test", "www.shop.test", "elsewhere.test", "wildcard.preview.test")
+HOSTS = ("shop.test", "www.shop.test", "elsewhere.test", "staging.shop.test",
+         "wildcard.preview.test")
 DOMAINCTL = NODE_DIR / "domainctl.py"
 
 
@@ -72,6 +73,10 @@ def _clean_node() -> None:
     for conf in Path("/etc/nginx/sites-available").glob("pressluft-*-domains.conf"):
         text = conf.read_text()
         if any(f"server_name {host};" in text for host in HOSTS):
+            Path("/etc/nginx/sites-enabled", conf.name).unlink(missing_ok=True)
+            conf.unlink()
+    for conf in Path("/etc/nginx/sites-available").glob("pressluft-*.conf"):
+        if "live/wildcard.preview.test/" in conf.read_text():  # an https preview block
             Path("/etc/nginx/sites-enabled", conf.name).unlink(missing_ok=True)
             conf.unlink()
     subprocess.run(["nginx", "-s", "reload"], capture_output=True, check=False)
@@ -151,7 +156,7 @@ def test_a_domain_pointing_elsewhere_fails_before_any_acme_request(
     add_a("elsewhere.test", "192.0.2.10")
     job = stack.core.domains.add(stack.token, "shop", "production", "elsewhere.test")
     failed = stack.run(job.id)
-    assert failed.status == "failed" and failed.error_code == "PRECONDITION"
+    assert failed.status == "failed" and failed.error_code == "DNS_MISMATCH"
     assert "create the DNS record `elsewhere.test. A 127.0.0.1`" in failed.error_message
     assert "192.0.2.10" in failed.error_message
     row = domain("elsewhere.test")
@@ -283,10 +288,14 @@ def test_removing_the_primary_goes_back_to_the_preview_url(
     assert http_get(env.preview_url)[0] == 200
 
 
+WILDCARD_SETTINGS = {
+    "preview_domain": "preview.test", "dns01_provider": "webhook",
+    "dns01_credentials_json": json.dumps({"set_url": f"{CHALLTESTSRV}/set-txt",
+                                          "clear_url": f"{CHALLTESTSRV}/clear-txt"})}
+
+
 def test_a_wildcard_preview_certificate_is_issued_through_dns01(stack: Stack) -> None:
-    settings = {"preview_domain": "preview.test", "dns01_provider": "webhook",
-                "dns01_credentials_json": json.dumps({"set_url": f"{CHALLTESTSRV}/set-txt",
-                                                      "clear_url": f"{CHALLTESTSRV}/clear-txt"})}
+    settings = WILDCARD_SETTINGS
     for key, value in settings.items():
         stack.core.settings.set(stack.token, key, value)
     try:
@@ -301,3 +310,67 @@ def test_a_wildcard_preview_certificate_is_issued_through_dns01(stack: Stack) ->
     assert "DNS:*.preview.test" in text and "Pebble" in text
     assert "DNS-01 via webhook" in stack.log(job.id)
     assert f"{CHALLTESTSRV}/set-txt" not in stack.log(job.id)  # credentials stay out of logs
+
+
+def test_an_https_preview_url_is_served_with_the_wildcard_certificate(
+        stack: Stack, production: Environment, pebble_root: str) -> None:
+    before = stack.env("shop", "production")
+    assert before.preview_url.startswith("http://") and before.primary_domain_id is None
+    for key, value in WILDCARD_SETTINGS.items():
+        stack.core.settings.set(stack.token, key, value)
+    try:
+        job = stack.core.environments.regenerate_preview_url(stack.token, "shop", "production")
+        assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    finally:
+        for key in WILDCARD_SETTINGS:
+            stack.core.settings.set(stack.token, key, None)
+    env = stack.env("shop", "production")
+    host = f"{env.id[:8]}.preview.test"
+    assert env.preview_url == f"https://{host}" and env.status == "active"
+    # The certificate the previous test got is used as it is: no second ACME order.
+    assert "nothing to do" in stack.log(job.id)
+    node = stack.core.nodes.get(stack.token, stack.node_name)
+    assert node.preview_cert_name == "wildcard.preview.test" and node.preview_cert_expires_at
+    # WordPress moved with it, serialized data included; served over https with the
+    # wildcard certificate (pebble's root trusted), port 80 redirects there.
+    assert option(env, "home") == env.preview_url
+    value = f"{env.preview_url}/wp-content/uploads/logo.png"
+    assert option(env, "e2e_serialized") == f'a:1:{{s:4:"logo";s:{len(value)}:"{value}";}}'
+    status, _, body = curl(f"https://{host}/", pebble_root)
+    assert status == 200 and host in body and before.preview_url not in body
+    assert curl(f"http://{host}/a?b=1", pebble_root)[:2] == (301, f"https://{host}/a?b=1")
+    health = stack.core.environments.health(stack.token, "shop", "production")
+    assert stack.run(health.id).status == "succeeded", stack.log(health.id)
+
+    # preview_domain unset: back to the sslip.io URL over http, the https block gone.
+    job = stack.core.environments.regenerate_preview_url(stack.token, "shop", "production")
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    env = stack.env("shop", "production")
+    assert env.preview_url == before.preview_url and option(env, "home") == before.preview_url
+    assert http_get(env.preview_url)[0] == 200
+    assert curl(f"https://{host}/", pebble_root)[0] == 0
+    conf = Path(f"/etc/nginx/sites-available/pressluft-{node_names(env.id)}.conf").read_text()
+    assert "ssl_certificate" not in conf and host not in conf
+
+
+def test_deleting_an_environment_takes_its_domains_with_it(
+        stack: Stack, production: Environment, pebble_root: str) -> None:
+    job = stack.core.environments.clone(stack.token, "shop", "production", "Staging",
+                                        "staging")
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    add_a("staging.shop.test", "127.0.0.1")
+    job = stack.core.domains.add(stack.token, "shop", "staging", "staging.shop.test")
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    env = stack.env("shop", "staging")
+    assert curl("https://staging.shop.test/", pebble_root)[0] == 200
+    domains_file = Path(f"/etc/nginx/sites-enabled/pressluft-{node_names(env.id)}-domains.conf")
+    assert domains_file.exists()
+    job = stack.core.environments.delete(stack.token, "shop", "staging", confirm="staging",
+                                         without_backup=True)
+    assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    assert "domains removed: staging.shop.test" in stack.log(job.id)
+    assert Domain.get_or_none(Domain.hostname == "staging.shop.test") is None
+    assert not domains_file.exists()
+    assert not Path("/etc/letsencrypt/live/staging.shop.test").exists()
+    assert curl("https://staging.shop.test/", pebble_root)[0] == 0
+    assert Environment.get_by_id(env.id).deleted_at is not None

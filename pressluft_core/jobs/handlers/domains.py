@@ -29,7 +29,11 @@ from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, daily, periodic
 from pressluft_core.models import Domain, Environment, Job, Node
 from pressluft_core.services import jobs
-from pressluft_core.services.domains import EXPIRY_WARNING_DAYS, expiring_domains
+from pressluft_core.services.domains import (
+    EXPIRY_WARNING_DAYS,
+    expiring_domains,
+    expiring_preview_certificates,
+)
 from pressluft_core.services.settings import effective_value
 
 DOMAINCTL = (common.NODE_DIR / "domainctl.py").read_bytes()
@@ -97,7 +101,7 @@ def _env_domains(env: Environment) -> list[Domain]:
         Domain.hostname))
 
 
-def _serving(env: Environment) -> set[str]:
+def serving(env: Environment) -> set[str]:
     """The host name WordPress is served on over https: its primary domain's, if any."""
     url = common.canonical_url(env)
     return {_host(url)} if url != env.preview_url.rstrip("/") else set()
@@ -116,29 +120,35 @@ async def _config_flags(ctx: JobContext, env: Environment) -> dict[str, Any]:
 
 
 async def configure(ctx: JobContext, env: Environment, *, serve: set[str], redirect_to: str,
-                    without: str | None = None) -> None:
+                    without: str | None = None, hosts: list[str] | None = None) -> None:
     """Write the environment's domains nginx file: ``serve`` answer with WordPress over
-    https, every other domain redirects to ``redirect_to``."""
+    https, every other domain redirects to ``redirect_to``. ``hosts``: these domains rather
+    than the environment's (``[]`` takes the file away)."""
     flags = await _config_flags(ctx, env)
-    hosts = [d.hostname for d in _env_domains(env) if d.hostname != without]
+    if hosts is None:
+        hosts = [d.hostname for d in _env_domains(env) if d.hostname != without]
     await domainctl(ctx, "configure", {
         **common.env_inputs(env), "domains": hosts, "serve": sorted(serve),
         "redirect_to": redirect_to, "noindex": bool(flags["quarantine"])})
 
 
-async def _prepare(ctx: JobContext, env: Environment, url: str) -> None:
+async def prepare_url(ctx: JobContext, env: Environment, url: str,
+                      preview_url: str | None = None) -> None:
     """``wp-config.php`` (WP_HOME, WP_SITEURL) for ``url``; everything else as it was. The
-    preview server block keeps the preview host name: custom domains have their own file."""
+    preview server block keeps the preview host name (``preview_url``'s, default the
+    environment's): custom domains have their own file."""
     flags = await _config_flags(ctx, env)
+    preview = preview_url or env.preview_url
     await common.envctl(ctx, "prepare", {
-        **common.env_inputs(env), "url": url, "server_name": _host(env.preview_url),
+        **common.env_inputs(env), "url": url, "server_name": _host(preview),
+        "tls_cert": common.preview_tls_cert(preview),
         "db_password": common.ensure_db_password(ctx, env.id),
         "table_prefix": flags["table_prefix"], "quarantine": bool(flags["quarantine"]),
         "cron": bool(flags["cron"])})
     await domainctl(ctx, "reload-php", {})
 
 
-async def _health_at(ctx: JobContext, env: Environment, url: str) -> tuple[bool, str]:
+async def health_at(ctx: JobContext, env: Environment, url: str) -> tuple[bool, str]:
     answer = await common.envctl(ctx, "health", {**common.env_inputs(env), "url": url,
                                                  "server_name": _host(url)})
     checks = answer.get("checks", {})
@@ -154,7 +164,7 @@ async def switch_primary(ctx: JobContext, env: Environment, to: Domain | None) -
     await common.envctl(ctx, "restore-undo", {**common.env_inputs(env), **swap})
     old_url = common.canonical_url(env)
     new_url = f"https://{to.hostname}" if to else env.preview_url.rstrip("/")
-    old_serving, new_serving = _serving(env), ({to.hostname} if to else set())
+    old_serving, new_serving = serving(env), ({to.hostname} if to else set())
     if old_url == new_url:
         ctx.info(f"WordPress already answers on {new_url}")
         await configure(ctx, env, serve=new_serving, redirect_to=new_url)
@@ -169,15 +179,15 @@ async def switch_primary(ctx: JobContext, env: Environment, to: Domain | None) -
         "old_url": old_url, "new_url": new_url, "replacer": replacer})
     await common.envctl(ctx, "restore-swap", {**common.env_inputs(env), **swap})
     try:
-        await _prepare(ctx, env, new_url)
-        healthy, summary = await _health_at(ctx, env, new_url)
+        await prepare_url(ctx, env, new_url)
+        healthy, summary = await health_at(ctx, env, new_url)
     except JobFailure as exc:
         healthy, summary = False, exc.message
     if not healthy:
         ctx.info(f"health check of {new_url} failed ({summary}): moving WordPress back to "
                  f"{old_url}")
         await common.envctl(ctx, "restore-undo", {**common.env_inputs(env), **swap})
-        await _prepare(ctx, env, old_url)
+        await prepare_url(ctx, env, old_url)
         await configure(ctx, env, serve=old_serving, redirect_to=old_url)
         raise JobFailure("HEALTH_CHECK_FAILED",
                          f"WordPress was not healthy on {new_url} ({summary}); moved back "
@@ -213,13 +223,22 @@ async def _check_dns(ctx: JobContext) -> None:
         answer = await domainctl(ctx, "check-dns", {
             "hostname": domain.hostname, "resolver": effective_value(ctx.rt, "dns_resolver")})
         if answer["addresses"] != [node.public_ip]:
-            raise JobFailure("PRECONDITION", dns_problem(
+            raise JobFailure("DNS_MISMATCH", dns_problem(
                 domain.hostname, node.public_ip, answer["addresses"], node.name,
                 answer["resolver"]))
     except JobFailure as exc:
         _fail_domain(ctx, domain, exc.message)
         raise JobFailure(exc.code, exc.message, rolled_back=True) from None
     ctx.info(f"{domain.hostname} points at node {node.name} ({node.public_ip})")
+
+
+def _acme_code(failure: JobFailure) -> str:
+    """certbot's refusal (domainctl exit 1, the ACME server's answer in the message) is
+    ``ACME_FAILED``; bad input and lost connections keep their own codes."""
+    if failure.code == "COMMAND_FAILED" and "certbot could not get a certificate" in \
+            failure.message:
+        return "ACME_FAILED"
+    return failure.code
 
 
 async def _certificate(ctx: JobContext) -> None:
@@ -232,7 +251,7 @@ async def _certificate(ctx: JobContext) -> None:
         answer = await domainctl(ctx, "issue", data)
     except JobFailure as exc:
         _fail_domain(ctx, domain, exc.message)
-        raise JobFailure(exc.code, f"{exc.message} (the site was not changed)",
+        raise JobFailure(_acme_code(exc), f"{exc.message} (the site was not changed)",
                          rolled_back=True) from None
     update_domain(ctx, domain.id, tls_status="active", expires_at=answer["not_after"],
                   tls_checked_at=ctx.rt.now(), tls_error=None)
@@ -245,7 +264,7 @@ async def _serve(ctx: JobContext) -> None:
         await switch_primary(ctx, env, domain)
         return
     canonical = common.canonical_url(env)
-    await configure(ctx, env, serve=_serving(env), redirect_to=canonical)
+    await configure(ctx, env, serve=serving(env), redirect_to=canonical)
     ctx.info(f"https://{domain.hostname} redirects to {canonical}")
 
 
@@ -287,7 +306,7 @@ async def _unserve(ctx: JobContext) -> None:
         await configure(ctx, env, serve=set(), redirect_to=env.preview_url.rstrip("/"),
                         without=ctx.require("hostname"))
         return
-    await configure(ctx, env, serve=_serving(env), redirect_to=common.canonical_url(env),
+    await configure(ctx, env, serve=serving(env), redirect_to=common.canonical_url(env),
                     without=ctx.require("hostname"))
 
 
@@ -322,10 +341,23 @@ DOMAIN_REMOVE = job_type(
 
 # -- certificate expiry ---------------------------------------------------------------------
 
+def _record_preview_cert(ctx: JobContext, node: Node, expires: str | None,
+                        name: str | None = None) -> None:
+    """The node's wildcard preview certificate and its expiry, as just read on the node."""
+    with write_transaction(ctx.rt.db):
+        fresh = Node.get_by_id(node.id)
+        changes: dict[str, Any] = {"preview_cert_expires_at": expires,
+                                   "preview_cert_checked_at": ctx.rt.now()}
+        if name is not None or expires is not None:
+            changes["preview_cert_name"] = name or fresh.preview_cert_name
+        update_versioned(Node, node.id, fresh.state_version, ctx.rt.clock, **changes)
+
+
 async def _queue_checks(ctx: JobContext) -> None:
     nodes = {env.node_id for env in Environment.live(Environment.node_id).where(
         Environment.id.in_(Domain.select(Domain.environment_id).where(
             Domain.tls_status == "active")))}
+    nodes |= {n.id for n in Node.select(Node.id).where(Node.preview_cert_name.is_null(False))}
     queued = 0
     for node_id in sorted(nodes):
         if Job.select().where((Job.job_type == "cert_check") & (Job.node_id == node_id)
@@ -343,17 +375,23 @@ async def _read_expiry(ctx: JobContext) -> None:
         Domain.environment_id == Environment.id)).where(
         (Environment.node_id == node.id) & Environment.deleted_at.is_null()
         & (Domain.tls_status == "active")))
-    if not domains:
+    wildcard = node.preview_cert_name
+    if not domains and not wildcard:
         ctx.info("no active certificates on this node")
         return
-    answer = await domainctl(ctx, "expiry", {"hostnames": [d.hostname for d in domains]})
+    answer = await domainctl(ctx, "expiry", {"hostnames": [d.hostname for d in domains]
+                                             + ([wildcard] if wildcard else [])})
     now = ctx.rt.now()
+    if wildcard:
+        _record_preview_cert(ctx, node, answer["certificates"].get(wildcard), wildcard)
     for domain in domains:
         expires = answer["certificates"].get(domain.hostname)
         update_domain(ctx, domain.id, expires_at=expires, tls_checked_at=now,
                       tls_error=None if expires else f"no certificate for {domain.hostname} "
                       f"on node {node.name}")
     soon = [d.hostname for d in expiring_domains(ctx.rt) if d.id in {x.id for x in domains}]
+    soon += [f"{n.preview_cert_name} (preview)" for n in expiring_preview_certificates(ctx.rt)
+             if n.id == node.id]
     if soon:
         ctx.info(f"expiring within {EXPIRY_WARNING_DAYS} days or unreadable (renewal has not "
                  f"refreshed them): {', '.join(soon)}")
@@ -361,9 +399,9 @@ async def _read_expiry(ctx: JobContext) -> None:
 
 # -- wildcard preview certificate -----------------------------------------------------------
 
-async def _wildcard(ctx: JobContext) -> None:
-    node = ctx.node()
-    domain = effective_value(ctx.rt, "preview_domain")
+async def issue_wildcard(ctx: JobContext, domain: str | None, *, renew: bool) -> dict[str, Any]:
+    """``*.<domain>`` on the job's node through ACME DNS-01 with the ``dns01_*`` settings.
+    ``renew``: ask the ACME server even when the node has one valid for 30 more days."""
     provider = effective_value(ctx.rt, "dns01_provider")
     if not domain or not provider:
         raise JobFailure("PRECONDITION", "a wildcard preview certificate needs the "
@@ -376,11 +414,30 @@ async def _wildcard(ctx: JobContext) -> None:
     for value in credentials.values():
         if len(value) >= 8:  # tokens, URLs with tokens; not "60" (it would blank out times)
             ctx.redact(value)
-    answer = await domainctl(ctx, "issue-wildcard", {
-        "domain": domain, "provider": provider, "credentials": credentials,
-        "directory_url": effective_value(ctx.rt, "acme_directory_url"),
-        "email": effective_value(ctx.rt, "acme_email"),
-        "ca_bundle": effective_value(ctx.rt, "acme_ca_bundle")})
+    try:
+        answer = await domainctl(ctx, "issue-wildcard", {
+            "domain": domain, "provider": provider, "credentials": credentials,
+            "renew": renew, "directory_url": effective_value(ctx.rt, "acme_directory_url"),
+            "email": effective_value(ctx.rt, "acme_email"),
+            "ca_bundle": effective_value(ctx.rt, "acme_ca_bundle")})
+    except JobFailure as exc:
+        raise JobFailure(_acme_code(exc), exc.message, rolled_back=True) from None
+    _record_preview_cert(ctx, ctx.node(), answer.get("not_after"), answer.get("cert_name"))
+    return answer
+
+
+async def ensure_preview_certificate(ctx: JobContext, preview_url: str) -> None:
+    """Before an https preview URL is served: the node's wildcard certificate for it, got
+    now if the node has none (nothing is asked of the ACME server when it has one)."""
+    cert = common.preview_tls_cert(preview_url)
+    if cert is not None:
+        await issue_wildcard(ctx, cert[len("wildcard."):], renew=False)
+
+
+async def _wildcard(ctx: JobContext) -> None:
+    node = ctx.node()
+    domain = effective_value(ctx.rt, "preview_domain")
+    answer = await issue_wildcard(ctx, domain, renew=True)
     ctx.info(f"wildcard certificate for *.{domain} on node {node.name}: "
              f"{answer['fullchain']}, expires {answer['not_after']}")
 

@@ -20,6 +20,7 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.backup import _backup, stage_backup, swap_in, verify_checksum
+from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, hourly, periodic
 from pressluft_core.models import Backup, Environment, Job, Node, Setting
@@ -57,6 +58,7 @@ async def _drill(ctx: JobContext) -> None:
         inspected = await common.envctl(ctx, "inspect", common.env_inputs(source))
         data = {**common.env_inputs(env), "db_password": common.ensure_db_password(ctx, env.id),
                 "table_prefix": inspected["table_prefix"], "quarantine": True, "cron": False}
+        await ensure_preview_certificate(ctx, env.preview_url)
         await common.envctl(ctx, "prepare", data)
         # WordPress core first (the restore builds its release on the current one); its
         # name sorts just before the restored release's.

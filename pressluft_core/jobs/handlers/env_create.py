@@ -13,6 +13,7 @@ from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.handlers.site_create import health_step
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import DriftCheck, Environment, Release
@@ -36,6 +37,7 @@ async def _prepare(ctx: JobContext) -> None:
     data = {**common.env_inputs(env), "db_password": common.ensure_db_password(ctx, env.id),
             "table_prefix": inspected["table_prefix"], "quarantine": quarantine,
             "cron": bool(ctx.payload.get("cron", not quarantine))}
+    await ensure_preview_certificate(ctx, env.preview_url)
     await common.envctl(ctx, "prepare", data, retryable=True)
     if quarantine:
         ctx.info("quarantined: mail captured in mail/, search engines discouraged, WP-Cron "

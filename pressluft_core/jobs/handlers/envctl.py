@@ -62,14 +62,26 @@ def canonical_url(env: Environment) -> str:
     return env.preview_url.rstrip("/")
 
 
+def url_host(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+
+
+def preview_tls_cert(preview_url: str) -> str | None:
+    """The certificate an https preview URL (``https://<8>.<preview domain>``) is served
+    with: the node's wildcard ``wildcard.<preview domain>``; None for http ones."""
+    if not preview_url.startswith("https://"):
+        return None
+    return "wildcard." + url_host(preview_url).split(".", 1)[1]
+
+
 def env_inputs(env: Environment, node: Node | None = None) -> dict[str, Any]:
     node = node or Node.get_by_id(env.node_id)
     url = canonical_url(env)
-    host = url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
     return {
         "sites_root": node.sites_root, "site_id": env.site_id, "environment_id": env.id,
-        "user": node_names(env.id), "db_name": node_names(env.id), "server_name": host,
-        "url": url,
+        "user": node_names(env.id), "db_name": node_names(env.id),
+        "server_name": url_host(url), "url": url,
+        "tls_cert": preview_tls_cert(env.preview_url),
         "wp_environment": "production" if env.environment_type == "production" else "staging",
     }
 

@@ -11,9 +11,10 @@ from pressluft_core.errors import PressluftError
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.domains import configure, domainctl
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, hourly, periodic
-from pressluft_core.models import Environment, Job
+from pressluft_core.models import Domain, Environment, Job
 from pressluft_core.services.environments import queue_deletion
 
 
@@ -25,6 +26,25 @@ async def _backup_first(ctx: JobContext) -> None:
                  "deployed yet)")
         return
     await take_backup(ctx, env, backup_id)
+
+
+async def _remove_domains(ctx: JobContext) -> None:
+    """Its custom domains go with it: their server blocks (the environment's domains file)
+    and certificates leave the node, then their rows. Production never gets here."""
+    env = common.environment(ctx)
+    domains = list(Domain.select().where(Domain.environment_id == env.id))
+    if not domains:
+        ctx.info("no custom domains")
+        return
+    ctx.state["config"] = {"quarantine": False}  # nothing is served: no flags to keep
+    await configure(ctx, env, serve=set(), redirect_to=env.preview_url.rstrip("/"), hosts=[])
+    for domain in domains:
+        await domainctl(ctx, "remove-cert", {"hostname": domain.hostname})
+    with write_transaction(ctx.rt.db):
+        Environment.update(primary_domain_id=None, state_version=Environment.state_version
+                           + 1).where(Environment.id == env.id).execute()
+        Domain.delete().where(Domain.environment_id == env.id).execute()
+    ctx.info(f"domains removed: {', '.join(sorted(d.hostname for d in domains))}")
 
 
 async def _remove(ctx: JobContext) -> None:
@@ -46,6 +66,7 @@ async def _forget(ctx: JobContext) -> None:
 ENV_DELETE = job_type(
     "env_delete",
     ("full backup first", common.leaves_environment_unchanged(_backup_first)),
+    ("remove its custom domains and their certificates", _remove_domains),
     ("remove it from the node", _remove),
     ("forget it", _forget),
     timeout_seconds=12 * 60 * 60,

@@ -11,6 +11,7 @@ import secrets
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.services.settings import effective_value
 
@@ -20,6 +21,7 @@ async def _prepare(ctx: JobContext) -> None:
     data = common.env_inputs(env)
     data.update(db_password=common.ensure_db_password(ctx, env.id), table_prefix="wp_",
                 quarantine=False, cron=True)
+    await ensure_preview_certificate(ctx, env.preview_url)
     await common.envctl(ctx, "prepare", data, retryable=True)
 
 

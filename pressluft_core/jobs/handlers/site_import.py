@@ -20,6 +20,7 @@ from pathlib import Path
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.handlers.site_create import health_step
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Release
@@ -82,6 +83,7 @@ async def _prepare(ctx: JobContext) -> None:
     env = common.environment(ctx)
     data = {**common.env_inputs(env), "db_password": common.ensure_db_password(ctx, env.id),
             "table_prefix": ctx.state["import"]["prefix"], "quarantine": False, "cron": True}
+    await ensure_preview_certificate(ctx, env.preview_url)
     await common.envctl(ctx, "prepare", data, retryable=True)
 
 
