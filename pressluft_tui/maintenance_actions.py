@@ -129,7 +129,8 @@ class MaintenanceActions(_Base):
         lines = [f"{target.env.environment_type} {target.label} · {target.env.preview_url}",
                  ("a full backup first: restorable into the site's other environments"
                   if backup else "NO backup: its files and database are gone for good"),
-                 "then its files, database, PHP-FPM pool and nginx site leave the node",
+                 "then its custom domains (certificates deleted), files, database, PHP-FPM "
+                 "pool and nginx site leave the node",
                  "it leaves every list; production and the other environments are not "
                  "touched"]
 

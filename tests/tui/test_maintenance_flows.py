@@ -118,3 +118,28 @@ async def test_backup_schedule_chosen_for_staging(seeded, make_app):
             Environment.slug == "staging").backup_schedule == "daily")
         assert await wait_for(pilot, lambda: "daily (set for this environment"
                               in str(app.screen.query_one("#env-overview").render()))
+
+
+async def test_regenerate_preview_url_asks_then_queues(seeded, make_app):
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.environment import EnvironmentScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot, "staging")
+        # Nothing changed in the settings: nothing to ask, nothing queued.
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, EnvironmentScreen)
+        seeded.settings.set(app.token, "preview_domain", "preview.example")
+        seeded.settings.set(app.token, "dns01_provider", "webhook")
+        env = Environment.get(Environment.slug == "staging")
+        await pilot.press("g")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert f"to https://{env.id[:8]}.preview.example" in _lines(app)
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: [
+            j for j in seeded.jobs.list(app.token) if j.job_type == "env_preview_url"])
+        (job,) = [j for j in seeded.jobs.list(app.token) if j.job_type == "env_preview_url"]
+        assert job.environment_id == env.id
+        assert job.payload["preview_url"] == f"https://{env.id[:8]}.preview.example"
