@@ -11,6 +11,7 @@ import peewee
 from pressluft_core import migrations
 from pressluft_core.clock import Clock, SystemClock
 from pressluft_core.db import dialect_of, open_database
+from pressluft_core.memory import return_large_blocks_to_the_kernel
 from pressluft_core.paths import Paths
 from pressluft_core.secrets import SecretStore
 from pressluft_core.services.audit import AuditService
@@ -52,6 +53,7 @@ class Pressluft:
         migrate: bool = True,
     ) -> Pressluft:
         """Open (and by default migrate) the installation at ``home`` or the default place."""
+        return_large_blocks_to_the_kernel()
         paths = Paths.from_env(home)
         paths.ensure()
         db = open_database(database_url, paths.database)
