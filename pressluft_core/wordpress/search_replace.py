@@ -366,15 +366,16 @@ class Replacer:
             return [memoryview(buf)[start:end]]
         out: list[bytes | memoryview] = []
         append = out.append
+        view = memoryview(buf)
         quick, forms, shift = self.quick, self.forms, self.shift
         pos = start  # copied up to pos; no match, no unseen quote before it
         hint = start - 1  # below pos: look for it again
         other = replaced = 0  # pieces added, and replacements made, by the second branch
         for m in self.pattern.finditer(buf, start, end):
-            back, new, length = quick[m.lastindex or 0]
+            back, new, length = quick[m.lastindex]
             s = m.start() - back
             if pos <= s <= hint:
-                append(buf[pos:s])
+                append(buf[pos:s] if s - pos < 4096 else view[pos:s])
                 append(new)
                 pos = s + length
                 continue
@@ -414,7 +415,7 @@ class Replacer:
                 h = VALUE_START.search(buf, pos, end)
                 hint = h.start() if h else end
         self.replaced += replaced + (len(out) - other) // 2
-        append(buf[pos:end])
+        append(view[pos:end])
         return out
 
     def _plain(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview]) -> int:
@@ -533,7 +534,7 @@ class Replacer:
             else:
                 cut = start
             if cut < len(chunk):
-                head.append(chunk[cut:])
+                head.append(memoryview(chunk)[cut:])
         if head:
             line = b"".join(head)
             self._emit(dst, line, 0, len(line))
