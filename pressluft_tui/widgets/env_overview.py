@@ -1,4 +1,5 @@
-"""The environment's Overview tab: where it runs, what it serves, and how safe it is —
+"""The environment's Overview tab: where it runs, what it serves (its primary domain's URL
+once that has a certificate, and the preview URL), and how safe it is —
 drift, backup schedule, the latest backup and when a backup of it was last proven
 restorable by a restore drill."""
 
@@ -19,8 +20,13 @@ LABEL_WIDTH = 18
 class EnvironmentOverview(Static):
     def show(self, data: EnvironmentDetail, now: datetime) -> None:
         env = data.environment
-        rows = [
-            ("URL", render.plain(env.preview_url)),
+        primary = next((d for d in data.domains if d.id == env.primary_domain_id
+                        and d.tls_status == "active"), None)
+        rows = [("URL", render.plain(f"https://{primary.hostname}" if primary
+                                     else env.preview_url))]
+        if primary:
+            rows.append(("Preview URL", render.plain(env.preview_url)))
+        rows += [
             ("Node", render.plain(f"{data.node.name} ({data.node.hostname})")),
             ("Status", render.status(env.status)),
             ("Promotion preset", render.plain(env.promotion_preset)),
