@@ -224,7 +224,8 @@ def test_env_commands_refuse_what_cannot_be_done_yet(logged_in: Run) -> None:
     pressluft("site", "create", "Blog", "--slug", "blog")
     for args in (["deploy", "blog", "production", "--git", "https://example.com/t.git"],
                  ["rollback", "blog", "production"], ["health", "blog", "production"],
-                 ["clone", "blog", "production", "--slug", "staging"]):
+                 ["clone", "blog", "production", "--slug", "staging"],
+                 ["regenerate-preview-url", "blog", "production"]):
         _one_line_error(pressluft("env", *args, expect=2), "production")
     _one_line_error(pressluft("env", "login", "blog", "production", expect=2), "login")
     _one_line_error(pressluft("env", "releases", "blog", "nope", expect=None), "nope")
