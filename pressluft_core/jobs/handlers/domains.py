@@ -155,6 +155,19 @@ async def health_at(ctx: JobContext, env: Environment, url: str) -> tuple[bool, 
     return bool(answer.get("healthy")), ", ".join(f"{k} {v}" for k, v in checks.items())
 
 
+async def swap_in_rewritten_database(ctx: JobContext, env: Environment, old_url: str,
+                                     new_url: str, swap: dict[str, Any]) -> None:
+    """The database with ``old_url`` rewritten to ``new_url`` staged beside the live one,
+    then swapped in with one ``RENAME TABLE`` (``restore-undo`` with ``swap`` swaps back)."""
+    session = await ctx.session()
+    replacer = await session.upload_helper("search_replace.py",
+                                           common.HELPERS["search_replace.py"])
+    await domainctl(ctx, "stage-url-rewrite", {
+        "db_name": common.node_names(env.id), "restore_id": swap["restore_id"],
+        "old_url": old_url, "new_url": new_url, "replacer": replacer})
+    await common.envctl(ctx, "restore-swap", {**common.env_inputs(env), **swap})
+
+
 async def switch_primary(ctx: JobContext, env: Environment, to: Domain | None) -> None:
     """Move WordPress from its canonical URL to ``https://<to>`` (or back to the preview
     URL when ``to`` is None); everything put back when the new URL is not healthy."""
@@ -171,13 +184,7 @@ async def switch_primary(ctx: JobContext, env: Environment, to: Domain | None) -
         return
     ctx.info(f"moving WordPress from {old_url} to {new_url}")
     await configure(ctx, env, serve=old_serving | new_serving, redirect_to=old_url)
-    session = await ctx.session()
-    replacer = await session.upload_helper("search_replace.py",
-                                           common.HELPERS["search_replace.py"])
-    await domainctl(ctx, "stage-url-rewrite", {
-        "db_name": common.node_names(env.id), "restore_id": swap["restore_id"],
-        "old_url": old_url, "new_url": new_url, "replacer": replacer})
-    await common.envctl(ctx, "restore-swap", {**common.env_inputs(env), **swap})
+    await swap_in_rewritten_database(ctx, env, old_url, new_url, swap)
     try:
         await prepare_url(ctx, env, new_url)
         healthy, summary = await health_at(ctx, env, new_url)

@@ -19,11 +19,11 @@ from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.domains import (
     configure,
-    domainctl,
     ensure_preview_certificate,
     health_at,
     prepare_url,
     serving,
+    swap_in_rewritten_database,
 )
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Domain, Environment
@@ -52,13 +52,7 @@ async def _move(ctx: JobContext) -> None:
     new_url = new_preview.rstrip("/") if moves_wordpress else old_url
     if moves_wordpress:
         ctx.info(f"moving WordPress from {old_url} to {new_url}")
-        session = await ctx.session()
-        replacer = await session.upload_helper("search_replace.py",
-                                               common.HELPERS["search_replace.py"])
-        await domainctl(ctx, "stage-url-rewrite", {
-            "db_name": common.node_names(env.id), "restore_id": swap["restore_id"],
-            "old_url": old_url, "new_url": new_url, "replacer": replacer})
-        await common.envctl(ctx, "restore-swap", {**common.env_inputs(env), **swap})
+        await swap_in_rewritten_database(ctx, env, old_url, new_url, swap)
     else:
         ctx.info(f"WordPress stays on {old_url}; the preview server block moves to "
                  f"{new_preview}")
