@@ -126,7 +126,8 @@ class SettingSpec:
 SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
     SettingSpec("control_plane_domain", "domain of the Pressluft dashboard (unset: IP:port)",
                 validation.hostname),
-    SettingSpec("preview_domain", "base domain for preview URLs (unset: sslip.io)",
+    SettingSpec("preview_domain", "base domain for https preview URLs (needs dns01_provider; "
+                "unset: sslip.io over http)",
                 validation.hostname),
     SettingSpec("dns01_provider", "DNS provider for the wildcard preview certificate",
                 _provider),
