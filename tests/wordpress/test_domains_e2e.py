@@ -374,3 +374,20 @@ def test_deleting_an_environment_takes_its_domains_with_it(
     assert not Path("/etc/letsencrypt/live/staging.shop.test").exists()
     assert curl("https://staging.shop.test/", pebble_root)[0] == 0
     assert Environment.get_by_id(env.id).deleted_at is not None
+
+
+def test_a_new_site_gets_an_https_preview_url(stack: Stack, pebble_root: str) -> None:
+    for key, value in WILDCARD_SETTINGS.items():
+        stack.core.settings.set(stack.token, key, value)
+    try:
+        job = stack.core.sites.create(stack.token, "Preview Shop", "preview-shop",
+                                      node=stack.node_name)
+        assert stack.run(job.id).status == "succeeded", stack.log(job.id)
+    finally:
+        for key in WILDCARD_SETTINGS:
+            stack.core.settings.set(stack.token, key, None)
+    env = stack.env("preview-shop", "production")
+    host = f"{env.id[:8]}.preview.test"
+    assert env.preview_url == f"https://{host}" and option(env, "home") == env.preview_url
+    status, _, body = curl(f"https://{host}/", pebble_root)
+    assert status == 200 and "Preview Shop" in body
