@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -22,6 +24,26 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 30_000,
     "synchronous": "normal",
 }
+
+
+class _SqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose connection pragmas wait out a busy file like any statement does.
+
+    Switching a new file to WAL takes an exclusive lock for which SQLite does not call the
+    busy handler: two processes opening a new installation at once (the console and a
+    worker) could fail with "database is locked" right at connect. The pragmas are
+    idempotent, so they are retried for as long as the busy timeout allows."""
+
+    def _set_pragmas(self, conn: sqlite3.Connection) -> None:
+        deadline = time.monotonic() + SQLITE_PRAGMAS["busy_timeout"] / 1000
+        while True:
+            try:
+                super()._set_pragmas(conn)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 def dialect_of(db: peewee.Database | peewee.DatabaseProxy) -> str:
@@ -43,7 +65,7 @@ def make_database(url: str | None, sqlite_path: Path) -> peewee.Database:
             url.replace("postgres://", "postgresql://", 1)
         )
     sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    return peewee.SqliteDatabase(str(sqlite_path), pragmas=SQLITE_PRAGMAS, timeout=30)
+    return _SqliteDatabase(str(sqlite_path), pragmas=SQLITE_PRAGMAS, timeout=30)
 
 
 def open_database(url: str | None, sqlite_path: Path) -> peewee.Database:

@@ -203,8 +203,9 @@ def test_opening_an_installation_migrates_it_once(
 def test_concurrent_migrations_apply_each_version_once(
     database_url: str | None, db_home: Path
 ) -> None:
-    """Two processes starting at once (here: two connections in two threads)."""
-    barrier = threading.Barrier(2)
+    """Two processes starting at once (here: two connections in two threads), on a new
+    file too: both switch it to WAL at connect (see ``_SqliteDatabase``)."""
+    barrier = threading.Barrier(2, timeout=30)  # a thread that failed must not hang the other
     applied: list[list[int]] = []
     errors: list[BaseException] = []
 
