@@ -7,6 +7,7 @@ daily expiry check reads the dates; removing the primary goes back to the previe
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -294,16 +295,22 @@ WILDCARD_SETTINGS = {
                                           "clear_url": f"{CHALLTESTSRV}/clear-txt"})}
 
 
-def test_a_wildcard_preview_certificate_is_issued_through_dns01(stack: Stack) -> None:
-    settings = WILDCARD_SETTINGS
-    for key, value in settings.items():
+@contextlib.contextmanager
+def wildcard_settings(stack: Stack) -> Iterator[None]:
+    """``preview_domain`` and the DNS-01 settings for the block, unset afterwards."""
+    for key, value in WILDCARD_SETTINGS.items():
         stack.core.settings.set(stack.token, key, value)
     try:
+        yield
+    finally:
+        for key in WILDCARD_SETTINGS:
+            stack.core.settings.set(stack.token, key, None)
+
+
+def test_a_wildcard_preview_certificate_is_issued_through_dns01(stack: Stack) -> None:
+    with wildcard_settings(stack):
         job = stack.core.domains.preview_certificate(stack.token, stack.node_name)
         assert stack.run(job.id).status == "succeeded", stack.log(job.id)
-    finally:
-        for key in settings:
-            stack.core.settings.set(stack.token, key, None)
     cert = "/etc/letsencrypt/live/wildcard.preview.test/cert.pem"
     text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-issuer",
                            "-in", cert], capture_output=True, check=True).stdout.decode()
@@ -316,14 +323,9 @@ def test_an_https_preview_url_is_served_with_the_wildcard_certificate(
         stack: Stack, production: Environment, pebble_root: str) -> None:
     before = stack.env("shop", "production")
     assert before.preview_url.startswith("http://") and before.primary_domain_id is None
-    for key, value in WILDCARD_SETTINGS.items():
-        stack.core.settings.set(stack.token, key, value)
-    try:
+    with wildcard_settings(stack):
         job = stack.core.environments.regenerate_preview_url(stack.token, "shop", "production")
         assert stack.run(job.id).status == "succeeded", stack.log(job.id)
-    finally:
-        for key in WILDCARD_SETTINGS:
-            stack.core.settings.set(stack.token, key, None)
     env = stack.env("shop", "production")
     host = f"{env.id[:8]}.preview.test"
     assert env.preview_url == f"https://{host}" and env.status == "active"
@@ -377,15 +379,10 @@ def test_deleting_an_environment_takes_its_domains_with_it(
 
 
 def test_a_new_site_gets_an_https_preview_url(stack: Stack, pebble_root: str) -> None:
-    for key, value in WILDCARD_SETTINGS.items():
-        stack.core.settings.set(stack.token, key, value)
-    try:
+    with wildcard_settings(stack):
         job = stack.core.sites.create(stack.token, "Preview Shop", "preview-shop",
                                       node=stack.node_name)
         assert stack.run(job.id).status == "succeeded", stack.log(job.id)
-    finally:
-        for key in WILDCARD_SETTINGS:
-            stack.core.settings.set(stack.token, key, None)
     env = stack.env("preview-shop", "production")
     host = f"{env.id[:8]}.preview.test"
     assert env.preview_url == f"https://{host}" and option(env, "home") == env.preview_url
