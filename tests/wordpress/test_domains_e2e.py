@@ -33,7 +33,7 @@ PEBBLE_MGMT = os.environ.get("PRESSLUFT_TEST_PEBBLE_MGMT_URL", "https://127.0.0.
 CHALLTESTSRV = os.environ.get("PRESSLUFT_TEST_CHALLTESTSRV_URL", "http://127.0.0.1:8055")
 RESOLVER = os.environ.get("PRESSLUFT_TEST_DNS_RESOLVER", "127.0.0.1:8053")
 HOSTS = ("shop.test", "www.shop.test", "elsewhere.test", "staging.shop.test",
-         "wildcard.preview.test")
+         "wildcard.preview.test", "wildcard.unreachable.test")
 DOMAINCTL = NODE_DIR / "domainctl.py"
 
 
@@ -57,10 +57,15 @@ def _pebble_root() -> str | None:
 
 
 def add_a(host: str, address: str) -> None:
-    body = json.dumps({"host": host + ".", "addresses": [address]}).encode()
-    request = urllib.request.Request(f"{CHALLTESTSRV}/add-a", data=body, method="POST")
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        assert answer.status == 200
+    """``host``'s A record is ``address`` only. challtestsrv appends to what an earlier run
+    added: cleared first, or the answer grows run after run until pebble's resolver
+    refuses it ("dns: overflowing header size")."""
+    for path, body in (("clear-a", {"host": host + "."}),
+                       ("add-a", {"host": host + ".", "addresses": [address]})):
+        request = urllib.request.Request(f"{CHALLTESTSRV}/{path}",
+                                         data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            assert answer.status == 200
 
 
 def domainctl(command: str, data: dict) -> subprocess.CompletedProcess[bytes]:
@@ -388,3 +393,29 @@ def test_a_new_site_gets_an_https_preview_url(stack: Stack, pebble_root: str) ->
     assert env.preview_url == f"https://{host}" and option(env, "home") == env.preview_url
     status, _, body = curl(f"https://{host}/", pebble_root)
     assert status == 200 and "Preview Shop" in body
+
+
+def test_a_dns_provider_that_does_not_answer_fails_the_site_before_the_node_changes(
+        stack: Stack, pebble_root: str) -> None:
+    """The wildcard certificate is got before anything else: a dead DNS API fails the job
+    with the ACME server's answer, the site stays failed (not active) and nothing of it is
+    on the node."""
+    settings = {"preview_domain": "unreachable.test", "dns01_provider": "webhook",
+                "dns01_credentials_json": json.dumps({"set_url": "http://127.0.0.1:9/set",
+                                                      "clear_url": "http://127.0.0.1:9/clear"})}
+    for key, value in settings.items():
+        stack.core.settings.set(stack.token, key, value)
+    try:
+        job = stack.core.sites.create(stack.token, "Dead DNS", "dead-dns",
+                                      node=stack.node_name)
+        failed = stack.run(job.id)
+    finally:
+        for key in settings:
+            stack.core.settings.set(stack.token, key, None)
+    assert failed.status == "failed", stack.log(job.id)
+    assert failed.error_code == "ACME_FAILED", failed.error_message
+    assert "*.unreachable.test" in failed.error_message
+    env = stack.env("dead-dns", "production")
+    assert env.status == "failed"
+    assert not Path(f"/etc/nginx/sites-available/pressluft-{node_names(env.id)}.conf").exists()
+    assert not Path("/etc/letsencrypt/live/wildcard.unreachable.test").exists()

@@ -104,11 +104,7 @@ def _env_domains(env: Environment) -> list[Domain]:
 def serving(env: Environment) -> set[str]:
     """The host name WordPress is served on over https: its primary domain's, if any."""
     url = common.canonical_url(env)
-    return {_host(url)} if url != env.preview_url.rstrip("/") else set()
-
-
-def _host(url: str) -> str:
-    return url.split("://", 1)[1].split("/", 1)[0].split(":", 1)[0]
+    return {common.url_host(url)} if url != env.preview_url.rstrip("/") else set()
 
 
 # -- node steps shared by add and remove ----------------------------------------------------
@@ -140,7 +136,7 @@ async def prepare_url(ctx: JobContext, env: Environment, url: str,
     flags = await _config_flags(ctx, env)
     preview = preview_url or env.preview_url
     await common.envctl(ctx, "prepare", {
-        **common.env_inputs(env), "url": url, "server_name": _host(preview),
+        **common.env_inputs(env), "url": url, "server_name": common.url_host(preview),
         "tls_cert": common.preview_tls_cert(preview),
         "db_password": common.ensure_db_password(ctx, env.id),
         "table_prefix": flags["table_prefix"], "quarantine": bool(flags["quarantine"]),
@@ -150,7 +146,7 @@ async def prepare_url(ctx: JobContext, env: Environment, url: str,
 
 async def health_at(ctx: JobContext, env: Environment, url: str) -> tuple[bool, str]:
     answer = await common.envctl(ctx, "health", {**common.env_inputs(env), "url": url,
-                                                 "server_name": _host(url)})
+                                                 "server_name": common.url_host(url)})
     checks = answer.get("checks", {})
     return bool(answer.get("healthy")), ", ".join(f"{k} {v}" for k, v in checks.items())
 
@@ -428,7 +424,7 @@ async def issue_wildcard(ctx: JobContext, domain: str | None, *, renew: bool) ->
             "email": effective_value(ctx.rt, "acme_email"),
             "ca_bundle": effective_value(ctx.rt, "acme_ca_bundle")})
     except JobFailure as exc:
-        raise JobFailure(_acme_code(exc), exc.message, rolled_back=True) from None
+        raise JobFailure(_acme_code(exc), exc.message) from None
     _record_preview_cert(ctx, ctx.node(), answer.get("not_after"), answer.get("cert_name"))
     return answer
 

@@ -38,7 +38,11 @@ async def _certificate(ctx: JobContext) -> None:
     if common.preview_tls_cert(new) is None:
         ctx.info(f"{new} is plain http: no certificate needed")
         return
-    await ensure_preview_certificate(ctx, new)
+    try:
+        await ensure_preview_certificate(ctx, new)
+    except JobFailure as exc:  # nothing was changed yet: the environment stays as it was
+        raise JobFailure(exc.code, f"{exc.message} (the environment was not changed)",
+                         rolled_back=True) from None
 
 
 async def _move(ctx: JobContext) -> None:
