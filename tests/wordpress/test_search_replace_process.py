@@ -7,6 +7,7 @@ import ast
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def test_cli_runs_as_a_plain_file_in_isolated_mode_like_on_a_node() -> None:
     script = str(ROOT / "pressluft_core/wordpress/search_replace.py")
     done = run(["--stats", *PAIR], b"http://old.example\n", [sys.executable, "-I", script])
     assert (done.returncode, done.stdout) == (0, b"https://new.example\n")
-    assert done.stderr == b"search_replace: 1 replacement(s)\n"
+    assert done.stderr.startswith(b"search_replace: 1 replacement(s)\nsearch_replace: peak RSS ")
 
 
 @pytest.mark.parametrize("args", [[], ["http://old.example"], ["", "x"], ["/", "x"],
@@ -101,33 +102,30 @@ def test_same_output_on_python_3_9_when_available(tmp_path: Path) -> None:
 
 # Memory ------------------------------------------------------------------------------
 
-PEAK_RSS = """
-import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-"""  # a small parent, so the child's ru_maxrss is its own peak
-
-
 def _peak_rss_kb(lines: int) -> int:
+    """The replacer's own account (``--stats``): the sum of its processes' peaks."""
     line = insert(*[ser({"u": f"http://old.example/{i}", "t": "ü" * 200}) for i in range(600)],
                   *[b'{"u":"http:\\/\\/old.example\\/x"} ' * 40 for _ in range(100)],
                   *[b"<p>text http://old.example/page</p> " * 60 for _ in range(100)])
     feed = subprocess.Popen([sys.executable, "-c", "import sys\nline = sys.stdin.buffer.read()\n"
                              f"for _ in range({lines}): sys.stdout.buffer.write(line)"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    measure = subprocess.Popen([sys.executable, "-I", "-c", PEAK_RSS, *MODULE, *PAIR],
-                               stdin=feed.stdout, stdout=subprocess.PIPE, cwd=ROOT)
+    measure = subprocess.Popen([*MODULE, "--stats", *PAIR], stdin=feed.stdout,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
     assert feed.stdin is not None and feed.stdout is not None
     feed.stdout.close()
     feed.stdin.write(line)
     feed.stdin.close()
-    out, _ = measure.communicate(timeout=300)
-    assert feed.wait(timeout=60) == 0 and measure.returncode == 0
-    return int(out)
+    _, err = measure.communicate(timeout=300)
+    assert feed.wait(timeout=60) == 0 and measure.returncode == 0, err
+    found = re.search(rb"peak RSS ([0-9.]+) MB in (\d+) process", err)
+    assert found is not None and int(found.group(2)) == sr.default_jobs(), err
+    return int(float(found.group(1)) * 1024)
 
 
 def test_memory_stays_flat_whatever_the_dump_size() -> None:
-    small, large = _peak_rss_kb(10), _peak_rss_kb(160)  # 6 MB vs 100 MB of dump
+    # 26 MB vs 132 MB of dump: enough for each process to have had several blocks
+    small, large = _peak_rss_kb(40), _peak_rss_kb(200)
     assert large - small < 4 * 1024, (small, large)  # bounded by block and line size
     assert large < 50 * 1024
 
