@@ -141,3 +141,30 @@ def _children(pid: int) -> list[int]:
             return found
         time.sleep(0.05)
     return []
+
+
+def test_a_killed_parent_leaves_no_worker_behind() -> None:
+    proc = subprocess.Popen([*MODULE, "--jobs", "2", *map(os.fsdecode, PAIR)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdin is not None
+    proc.stdin.write(b"http://old.example\n" * 1000)
+    proc.stdin.flush()
+    workers = _children(proc.pid)
+    assert len(workers) == 1
+    proc.kill()
+    proc.wait(timeout=60)
+    for _ in range(200):  # the worker's turn can never come: it exits (or is a zombie)
+        if not _running(workers[0]):
+            break
+        time.sleep(0.05)
+    proc.stdin.close()
+    assert not _running(workers[0])
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
