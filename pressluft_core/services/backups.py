@@ -9,6 +9,7 @@ from pressluft_core import validation
 from pressluft_core.backups.rows import new_backup_row
 from pressluft_core.errors import NotFoundError, PressluftError, StateError, ValidationError
 from pressluft_core.models import Backup, Environment
+from pressluft_core.preview import configured_preview_domain
 from pressluft_core.records import Actor, BackupRecord, JobRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
@@ -84,6 +85,7 @@ class BackupsService(Service):
             raise StateError(f"backup {backup.id[:8]} is {backup.status}; only completed "
                              "backups can be verified")
         env = Environment.get_by_id(backup.environment_id)
+        configured_preview_domain()  # the throwaway gets a preview URL: refused as a clone is
         return jobs.enqueue(self.rt, "backup_verify", site_id=env.site_id,
                             environment_id=env.id, node_id=env.node_id,
                             payload={"backup_id": backup.id}, max_attempts=1)

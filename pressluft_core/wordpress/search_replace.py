@@ -632,14 +632,6 @@ def _hand_on(fd: int, token: bytes) -> None:
         os.write(fd, token)
 
 
-def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
-    """Write ``data`` to ``fd`` to the end (a pipe may take part of it at a time)."""
-    with memoryview(data) as view:
-        done = 0
-        while done < len(view):
-            done += os.write(fd, view[done:])
-
-
 def _read_block(src: int, data: bytearray, carried: memoryview, block: int,
                 ) -> tuple[bytearray, int, int, bool]:
     """(data, cut, filled, ended): ``carried`` and then at least ``block`` bytes read from
@@ -667,25 +659,26 @@ def _read_block(src: int, data: bytearray, carried: memoryview, block: int,
 def _take_turns(replacer: Replacer, ring: _Ring, src: int, dst: int, block: int) -> None:
     """One process's part: read, hand on, rewrite, write in turn, until the input ends."""
     data = bytearray(2 * block)
-    while True:
-        carried, ended = TURN.unpack(_receive(ring.read_in, TURN.size))
-        if ended:
-            _hand_on(ring.read_out, TURN.pack(0, 1))
-            return
-        with memoryview(ring.carry_in) as carry:
-            data, cut, filled, ended = _read_block(src, data, carry[:carried], block)
-        with memoryview(data) as view:
-            ring.carry_out[:filled - cut] = view[cut:filled]
-        _hand_on(ring.read_out, TURN.pack(filled - cut, ended))
-        pieces = replacer._rewrite(data, 0, cut)
-        out = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        del pieces  # views of ``data``: it may grow next turn
-        _receive(ring.write_in, 1)
-        _write_all(dst, out)
-        del out
-        _hand_on(ring.write_out, b"w")
-        if ended:
-            return
+    with open(dst, "wb", buffering=0, closefd=False) as output:  # unbuffered: no copy
+        while True:
+            carried, ended = TURN.unpack(_receive(ring.read_in, TURN.size))
+            if ended:
+                _hand_on(ring.read_out, TURN.pack(0, 1))
+                return
+            with memoryview(ring.carry_in) as carry:
+                data, cut, filled, ended = _read_block(src, data, carry[:carried], block)
+            with memoryview(data) as view:
+                ring.carry_out[:filled - cut] = view[cut:filled]
+            _hand_on(ring.read_out, TURN.pack(filled - cut, ended))
+            pieces = replacer._rewrite(data, 0, cut)
+            out = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+            del pieces  # views of ``data``: it may grow next turn
+            _receive(ring.write_in, 1)
+            _write(output, out)
+            del out
+            _hand_on(ring.write_out, b"w")
+            if ended:
+                return
 
 
 def _worker(replacer: Replacer, ring: _Ring, src: int, dst: int, block: int,
@@ -756,7 +749,11 @@ def stream_parallel(replacer: Replacer, jobs: int, src: int = 0, dst: int = 1,
     and ``jobs - 1`` forked ones; see the comment above), adding the workers' counts to
     ``replacer``'s. Returns each process's peak RSS in KiB. Raises
     :class:`BrokenPipeError` if the output closed early and :class:`WorkerFailed` if a
-    worker died; either way every worker is gone when it returns or raises."""
+    worker died; either way every worker is gone when it returns or raises. Meant for a
+    process with no other children (the command line): when a turn is lost it waits for
+    whichever child ends first."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     carries = [mmap.mmap(-1, block) for _ in range(jobs)]
     reads, writes = [os.pipe() for _ in range(jobs)], [os.pipe() for _ in range(jobs)]
     report_in, report_out = os.pipe()
@@ -794,10 +791,8 @@ def stream_parallel(replacer: Replacer, jobs: int, src: int = 0, dst: int = 1,
     finally:
         for fd in rings[0][:4]:
             os.close(fd)
-    reports = b""
-    while chunk := os.read(report_in, 4096):
-        reports += chunk
-    os.close(report_in)
+    with open(report_in, "rb") as report:  # to its end: every worker has exited
+        reports = report.read()
     reaped = _reap(pids, stop=False)
     problem = _verdict(reaped)
     if problem is not None:
@@ -852,12 +847,12 @@ def parse_args(argv: list[str]) -> Options:
     if any(not old for old, _ in pairs):
         raise ValueError("OLD must not be empty")
     build_forms(pairs)
-    return Options(pairs, stats, jobs if hasattr(os, "fork") else 1)
+    return Options(pairs, stats, jobs)
 
 
 def _run(replacer: Replacer, jobs: int) -> list[int]:
     """Rewrite stdin to stdout; each process's peak RSS in KiB."""
-    if jobs > 1:
+    if jobs > 1 and hasattr(os, "fork"):
         sys.stdout.flush()  # nothing buffered may be written twice, by a forked copy too
         sys.stderr.flush()
         return stream_parallel(replacer, jobs, sys.stdin.fileno(), sys.stdout.fileno())

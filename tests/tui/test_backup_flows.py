@@ -141,3 +141,15 @@ async def test_storage_test_from_settings_says_what_is_wrong(seeded, make_app):
         assert await wait_for(pilot, lambda: _notified(app, "storage is not configured"))
         refusal = next(n for n in app._notifications if "not configured" in n.message)
         assert refusal.title == "Refused" and "s3_bucket" in refusal.message
+
+
+async def test_a_drill_needing_a_certificate_it_cannot_get_is_refused_before_queueing(
+        with_storage, make_app):
+    core = with_storage
+    app = make_app(core)
+    async with app.run_test(size=(140, 40)) as pilot:
+        core.settings.set(app.token, "preview_domain", "preview.example")  # no dns01_provider
+        await _backups_table(pilot)
+        await pilot.press("down", "v")
+        assert await wait_for(pilot, lambda: _notified(app, "dns01_provider"))
+        assert not core.jobs.list(app.token, job_type="backup_verify")

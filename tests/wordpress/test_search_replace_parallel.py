@@ -168,3 +168,9 @@ def _running(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state not in ("Z", "X")
+
+
+def test_no_processes_is_refused_before_anything_starts() -> None:
+    from pressluft_core.wordpress.search_replace import stream_parallel
+    with pytest.raises(ValueError, match="jobs must be at least 1, not 0"):
+        stream_parallel(Replacer([PAIR]), 0)

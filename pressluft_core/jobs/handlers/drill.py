@@ -23,7 +23,7 @@ from pressluft_core.jobs.handlers.backup import _backup, stage_backup, swap_in, 
 from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, hourly, periodic
-from pressluft_core.models import Backup, Environment, Job, Node, Setting
+from pressluft_core.models import Backup, Environment, Job, Node
 from pressluft_core.preview import preview_url
 from pressluft_core.services import jobs
 from pressluft_core.services.settings import effective_value
@@ -36,7 +36,7 @@ def _throwaway(ctx: JobContext, source: Environment) -> Environment:
     if existing is not None:
         return existing
     node = Node.get_by_id(source.node_id)
-    domain = Setting.get_or_none(Setting.key == "preview_domain")
+    domain = effective_value(ctx.rt, "preview_domain")
     now = ctx.rt.now()
     with write_transaction(ctx.rt.db):
         Environment.insert(
@@ -44,7 +44,7 @@ def _throwaway(ctx: JobContext, source: Environment) -> Environment:
             slug=f"drill-{ctx.job.id[:8]}", environment_type="clone", status="restoring",
             node_id=node.id, source_environment_id=source.id,
             promotion_preset=source.promotion_preset,
-            preview_url=preview_url(env_id, node, domain.value if domain else None),
+            preview_url=preview_url(env_id, node, domain),
             drift_status="unknown", created_at=now, updated_at=now).execute()
     return Environment.get_by_id(env_id)
 
