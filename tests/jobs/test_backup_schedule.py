@@ -65,3 +65,22 @@ def test_weekly_drill_of_productions_latest_backup(core, token, site, clock):  #
     drilled = {j.environment_id for j in queued("backup_verify")}
     assert prod in drilled
     assert Site.select().count() == 1
+
+
+def test_no_drill_is_queued_that_could_not_get_its_certificate(core, token, site, clock):  # type: ignore[no-untyped-def]
+    """preview_domain without dns01_provider: the drill's throwaway could not get its
+    wildcard certificate, so the schedule queues the backups, no drill, and fails naming
+    the missing setting (as ``backup verify`` refuses it) instead of queuing a doomed job."""
+    site_row, node = site
+    core.settings.set(token, "s3_bucket", "backups")
+    core.settings.set(token, "backup_hour", str(clock.now().hour))
+    core.settings.set(token, "backup_verify_weekday", str(clock.now().weekday()))
+    core.settings.set(token, "preview_domain", "preview.example.com")
+    prod = make_env(core, site_row.id, node.id, "prod2", "production", None)
+    Backup.update(status="completed", checksum="ab" * 32, size_bytes=10).execute()
+    Backup.update(created_at="2000-01-01T00:00:00Z").execute()  # due for a new backup too
+    job = run_schedule(core)
+    assert (job.status, job.error_code) == ("failed", "PRECONDITION")
+    assert "restore drills" in job.error_message and "dns01_provider" in job.error_message
+    assert queued("backup_verify") == []
+    assert prod in {j.environment_id for j in queued("backup_create")}

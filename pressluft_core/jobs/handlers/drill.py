@@ -15,7 +15,7 @@ from datetime import timedelta
 from pressluft_core.backups.rows import new_backup_row
 from pressluft_core.clock import to_iso
 from pressluft_core.db import write_transaction
-from pressluft_core.errors import PressluftError
+from pressluft_core.errors import PressluftError, ValidationError
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
@@ -24,7 +24,7 @@ from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, hourly, periodic
 from pressluft_core.models import Backup, Environment, Job, Node
-from pressluft_core.preview import preview_url
+from pressluft_core.preview import configured_preview_domain, preview_url
 from pressluft_core.services import jobs
 from pressluft_core.services.settings import effective_value
 
@@ -132,10 +132,14 @@ async def _schedule(ctx: JobContext) -> None:
         except PressluftError as exc:
             problems.append(f"{env.slug}: {exc}")
     if now.weekday() == weekday:
-        queued += _queue_drills(ctx, since)
+        try:
+            configured_preview_domain()  # refused here as `backup verify` refuses it
+            queued += _queue_drills(ctx, since)
+        except ValidationError as exc:
+            problems.append(f"restore drills: {exc}")
     ctx.info(f"{queued} scheduled job(s) queued")
     if problems:
-        raise JobFailure("PRECONDITION", "scheduled backups not queued: " + "; ".join(problems))
+        raise JobFailure("PRECONDITION", "scheduled jobs not queued: " + "; ".join(problems))
 
 
 def _queue_drills(ctx: JobContext, since: str) -> int:
