@@ -69,6 +69,11 @@ class ConsoleActions(_AppBase):
 
         self.push_screen(SettingsScreen())
 
+    def action_open_certificates(self) -> None:
+        from pressluft_tui.screens.certificates import CertificatesScreen
+
+        self.push_screen(CertificatesScreen())
+
     def action_open_audit(self) -> None:
         from pressluft_tui.screens.audit import AuditScreen
 

@@ -55,6 +55,8 @@ class NavigationCommands(_DomainProvider):
             ("go: jobs", app.action_open_jobs, "all jobs with their live log"),
             ("go: nodes", app.action_open_nodes, "hosts and their reachability"),
             ("go: settings", app.action_open_settings, "storage, domains, ACME"),
+            ("go: certificates", app.action_open_certificates,
+             "every certificate on every node, soonest expiry first"),
             ("go: audit log", app.action_open_audit, "every change, refusals too"),
         ]
 
@@ -180,6 +182,9 @@ class DomainCommands(_ContextProvider):
         for domain in app.core.domains.list(token):
             by_env.setdefault(domain.environment_id, []).append(domain)
         commands: list[Command] = []
+        self.add(commands, "domain: check certificate expiry",
+                 app.action_check_certificate_expiry,
+                 "read every certificate's expiry date from its node now")
         for label, env in self.environments():
             ids = (env.site_id, env.id)
             self.add(commands, f"domain: add… {label}", partial(app.add_domain, *ids),
@@ -232,6 +237,9 @@ class NodeCommands(_DomainProvider):
             commands.append((f"node: forget host key {node.name}",
                              partial(app.forget_host_key, node.id),
                              "accept a changed SSH host key (asks first)"))
+            commands.append((f"node: get preview certificate {node.name}",
+                             partial(app.get_preview_certificate, node.id),
+                             "the wildcard *.<preview_domain> through ACME DNS-01"))
             commands.append((f"node: set public IP {node.name}",
                              partial(app.edit_node_ip, node.id), node.public_ip or "none"))
         return commands

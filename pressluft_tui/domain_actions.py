@@ -211,6 +211,22 @@ class DomainActions(_Base):
         self.tell(f"removing {domain.hostname} from {target.label}: {job.job_type} job "
                   f"{job.id[:8]} queued (see Jobs)")
 
+    # -- certificates ---------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def action_check_certificate_expiry(self) -> None:
+        job = self.core.domains.check_expiry(self.token or "")
+        self.tell(f"reading every certificate's expiry from its node: {job.job_type} job "
+                  f"{job.id[:8]} queued (see Jobs)")
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def get_preview_certificate(self, node_id: str) -> None:
+        """Nothing to confirm: getting the wildcard again only replaces it with a newer one
+        (certbot keeps the old one until the new one is there)."""
+        job = self.core.domains.preview_certificate(self.token or "", node_id)
+        self.tell(f"getting the wildcard preview certificate: {job.job_type} job "
+                  f"{job.id[:8]} queued (see Jobs)")
+
     # -- import a site --------------------------------------------------------------------
 
     def import_site(self) -> None:

@@ -201,6 +201,34 @@ def test_expiring_certificates_with_an_injected_clock(core, token, env, clock) -
         ["unknown.example.com", "soon.example.com", "later.example.com"]
 
 
+def test_every_certificate_in_one_list_soonest_expiry_first(core, token, env) -> None:  # type: ignore[no-untyped-def]
+    """The console's certificates screen: active ones by expiry (unknown first), the node's
+    wildcard among them, those not issued yet last; a deleted environment's domain says so."""
+    now = core.rt.now()
+    for host, status, expires in (("later.example.com", "active", "2026-06-01T00:00:00Z"),
+                                  ("unknown.example.com", "active", None),
+                                  ("failed.example.com", "failed", None),
+                                  ("soon.example.com", "active", "2026-03-15T00:00:00Z")):
+        Domain.insert(id=new_id(), environment_id=env.id, hostname=host, tls_status=status,
+                      tls_issuer="letsencrypt", created_at=now, updated_at=now,
+                      expires_at=expires, tls_error="DNS" if status == "failed" else None
+                      ).execute()
+    Node.update(preview_cert_name="wildcard.preview.example",
+                preview_cert_expires_at="2026-04-01T00:00:00Z").where(
+        Node.id == env.node_id).execute()
+    certificates = core.overview.certificates(token)
+    assert [(c.name, c.kind, c.tls_status) for c in certificates] == [
+        ("unknown.example.com", "domain", "active"), ("soon.example.com", "domain", "active"),
+        ("wildcard.preview.example", "preview", "active"),
+        ("later.example.com", "domain", "active"), ("failed.example.com", "domain", "failed")]
+    node = Node.get_by_id(env.node_id)
+    assert {(c.holder, c.node_name) for c in certificates if c.kind == "domain"} == {
+        ("shop/production", node.name)}
+    assert certificates[-1].error == "DNS"
+    Environment.update(deleted_at=now).where(Environment.id == env.id).execute()
+    assert core.overview.certificates(token)[0].holder == "shop/production (deleted)"
+
+
 def test_the_daily_expiry_job_queues_one_check_per_node_with_certificates(
         core, token, env) -> None:  # type: ignore[no-untyped-def]
     now = core.rt.now()

@@ -85,6 +85,24 @@ class NodeSummary:
 
 
 @dataclass(frozen=True)
+class CertificateSummary:
+    """One TLS certificate Pressluft looks after: a custom domain's (``kind`` "domain") or a
+    node's wildcard preview certificate (``kind`` "preview", always active once named)."""
+
+    kind: str
+    name: str
+    holder: str  # "acme/production" for a domain, "wildcard preview URLs" for a node's
+    node_id: str
+    node_name: str
+    tls_status: str
+    expires_at: str | None
+    checked_at: str | None
+    error: str | None = None
+    site_id: str | None = None
+    environment_id: str | None = None
+
+
+@dataclass(frozen=True)
 class WorkerMode:
     daemon_ids: list[str]
 
@@ -157,6 +175,33 @@ class OverviewService(Service):
             ((slugs.get(e.site_id, "?"), from_row(EnvironmentRecord, e))
              for e in Environment.live().where(Environment.node_id == node_id)),
             key=lambda pair: (pair[0], TYPE_ORDER[pair[1].environment_type]))
+
+    def certificates(self, token: str) -> list[CertificateSummary]:
+        """Every certificate on every node, so one screen shows what is about to expire:
+        active ones soonest expiry first (an unknown expiry first of all), then the ones
+        not issued yet (pending, failed)."""
+        self.auth.require(token)
+        nodes = {n.id: n for n in Node.select()}
+        slugs = dict(Site.select(Site.id, Site.slug).tuples())
+        envs = {e.id: e for e in Environment.select(
+            Environment.id, Environment.site_id, Environment.slug, Environment.node_id,
+            Environment.deleted_at)}
+        found = []
+        for domain in Domain.select():
+            env = envs[domain.environment_id]
+            holder = f"{slugs.get(env.site_id, '?')}/{env.slug}"
+            found.append(CertificateSummary(
+                "domain", domain.hostname,
+                holder + (" (deleted)" if env.deleted_at else ""), env.node_id,
+                nodes[env.node_id].name, domain.tls_status, domain.expires_at,
+                domain.tls_checked_at, domain.tls_error, env.site_id, env.id))
+        found += [CertificateSummary("preview", node.preview_cert_name,
+                                     "wildcard preview URLs", node.id, node.name, "active",
+                                     node.preview_cert_expires_at,
+                                     node.preview_cert_checked_at)
+                  for node in nodes.values() if node.preview_cert_name]
+        return sorted(found, key=lambda c: (c.tls_status != "active", c.expires_at or "",
+                                            c.name, c.node_name))
 
     def site_slugs(self, token: str) -> dict[str, str]:
         self.auth.require(token)

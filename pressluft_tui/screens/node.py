@@ -24,6 +24,8 @@ class NodeScreen(ResourceScreen[NodeData]):
         Binding("p", "provision", "Provision", id="node.provision"),
         Binding("k", "app.show_key", "SSH key", id="node.key"),
         Binding("e", "edit_ip", "Public IP", id="node.edit-ip"),
+        Binding("w", "preview_certificate", "Wildcard cert", id="node.wildcard",
+                tooltip="get the wildcard preview certificate *.<preview_domain> (again)"),
     ]
 
     def __init__(self, node_id: str) -> None:
@@ -72,3 +74,6 @@ class NodeScreen(ResourceScreen[NodeData]):
 
     def action_edit_ip(self) -> None:
         self.console.edit_node_ip(self.node_id)
+
+    def action_preview_certificate(self) -> None:
+        self.console.get_preview_certificate(self.node_id)

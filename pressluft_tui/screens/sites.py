@@ -25,6 +25,7 @@ class SitesScreen(ResourceScreen[list[SiteSummary]]):
         Binding("j", "app.open_jobs", "Jobs", id="sites.jobs"),
         Binding("o", "app.open_nodes", "Nodes", id="sites.nodes"),
         Binding("s", "app.open_settings", "Settings", id="sites.settings"),
+        Binding("c", "app.open_certificates", "Certificates", id="sites.certificates"),
         Binding("a", "app.open_audit", "Audit log", id="sites.audit"),
     ]
 

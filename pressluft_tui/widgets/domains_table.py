@@ -34,11 +34,18 @@ def expiry_cell(expires_at: str | None, active: bool, now: datetime) -> Text:
         if active:
             return render.Cell("⚠ unknown", style="bold yellow")
         return render.Cell("—", style="dim")
-    left = parse_iso(expires_at) - now
-    if left <= timedelta(days=WARNING_DAYS):
-        days = max(left.days, 0)
+    if needs_attention(expires_at, active, now):
+        days = max((parse_iso(expires_at) - now).days, 0)
         return render.Cell(f"⚠ {expires_at[:10]} ({days}d)", style="bold yellow")
     return render.day(expires_at)
+
+
+def needs_attention(expires_at: str | None, active: bool, now: datetime) -> bool:
+    """An active certificate whose expiry is unknown, or one expiring within the warning
+    window (renewal, 30 days ahead, should have refreshed it by then)."""
+    if expires_at is None:
+        return active
+    return parse_iso(expires_at) - now <= timedelta(days=WARNING_DAYS)
 
 
 def primary_marker(is_primary: bool) -> Text:

@@ -307,3 +307,23 @@ def test_node_preview_certificate_flagged(snap_compare, seeded, make_app, size):
                 preview_cert_expires_at="2026-03-10T08:00:00Z",
                 preview_cert_checked_at="2026-03-01T03:00:00Z").execute()
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "enter"))
+
+
+def test_certificates(snap_compare, seeded, make_app, size):
+    """c on the home screen: the local node's wildcard (expires 03-10, flagged) and acme's
+    domains — production's primary one expiring 03-14 (flagged), staging's healthy one,
+    and www's failed one last with its error."""
+    from pressluft_core.models import Domain, Node
+
+    Node.update(preview_cert_name="wildcard.preview.example",
+                preview_cert_expires_at="2026-03-10T08:00:00Z",
+                preview_cert_checked_at="2026-03-01T03:00:00Z").where(
+        Node.name == "local").execute()
+    staging = Environment.get((Environment.slug == "staging")
+                              & (Environment.site_id == Site.get(Site.slug == "acme").id))
+    Domain.insert(id="d" * 32, environment_id=staging.id, hostname="staging.acme.example",
+                  tls_status="active", tls_issuer="letsencrypt",
+                  created_at="2026-02-01T09:00:00Z", updated_at="2026-03-01T04:00:00Z",
+                  expires_at="2026-05-01T09:00:00Z",
+                  tls_checked_at="2026-03-01T04:00:00Z").execute()
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("c"))
