@@ -226,7 +226,8 @@ def test_every_certificate_in_one_list_soonest_expiry_first(core, token, env) ->
         ("shop/production", node.name)}
     assert certificates[-1].error == "DNS"
     Environment.update(deleted_at=now).where(Environment.id == env.id).execute()
-    assert core.overview.certificates(token)[0].holder == "shop/production (deleted)"
+    deleted = core.overview.certificates(token)[0]
+    assert (deleted.holder, deleted.environment_id) == ("shop/production (deleted)", None)
 
 
 def test_the_daily_expiry_job_queues_one_check_per_node_with_certificates(

@@ -99,7 +99,7 @@ class CertificateSummary:
     checked_at: str | None
     error: str | None = None
     site_id: str | None = None
-    environment_id: str | None = None
+    environment_id: str | None = None  # None for a deleted environment's domain
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ class OverviewService(Service):
                 "domain", domain.hostname,
                 holder + (" (deleted)" if env.deleted_at else ""), env.node_id,
                 nodes[env.node_id].name, domain.tls_status, domain.expires_at,
-                domain.tls_checked_at, domain.tls_error, env.site_id, env.id))
+                domain.tls_checked_at, domain.tls_error, env.site_id,
+                None if env.deleted_at else env.id))
         found += [CertificateSummary("preview", node.preview_cert_name,
                                      "wildcard preview URLs", node.id, node.name, "active",
                                      node.preview_cert_expires_at,

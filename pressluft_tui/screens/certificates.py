@@ -78,8 +78,7 @@ class CertificatesScreen(ResourceScreen[list[CertificateSummary]]):
         cert = self._shown.get(event.key)
         if cert is None:
             return
-        if cert.kind == "domain" and cert.site_id and cert.environment_id \
-                and not cert.holder.endswith("(deleted)"):
+        if cert.site_id and cert.environment_id:
             self.console.open_environment(cert.site_id, cert.environment_id)
         else:
             self.console.open_node(cert.node_id)
