@@ -582,6 +582,16 @@ def test_cli_domain_add_list_and_refusals(tmp_path: Path) -> None:
     assert "pending" in listing
     (row,) = _json(logged_in("domain", "list", "--json"))
     assert row["hostname"] == "shop.example.com" and row["tls_status"] == "pending"
+    (cert,) = _json(logged_in("domain", "certificates", "--json"))  # pending: exit 0
+    assert (cert["name"], cert["holder"], cert["flagged"]) == ("shop.example.com",
+                                                              "shop/production", False)
+    app = Pressluft.open(cli_home)
+    try:  # issued, but its expiry could not be read: needs attention, exit 1
+        Domain.update(tls_status="active").execute()
+    finally:
+        app.close()
+    flagged = logged_in("domain", "certificates", expect=1).stdout
+    assert "shop.example.com" in flagged and "unknown (!)" in flagged
     _one_line_error(logged_in("domain", "add", "shop", "production", "192.0.2.1", expect=2),
                     "hostname", "IP address")
     _one_line_error(logged_in("domain", "remove", "shop", "shop.example.com", "--confirm",

@@ -1,15 +1,15 @@
-"""``pressluft domain add|primary|remove|list|check-expiry|preview-cert``: the same services
-the console calls (``--wait`` runs the job here, its log printed live)."""
+"""``pressluft domain add|primary|remove|list|certificates|check-expiry|preview-cert``: the
+same services the console calls (``--wait`` runs the job here, its log printed live)."""
 
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from pressluft_core.cli import output
 from pressluft_core.cli.environments import _queued, _wait
 from pressluft_core.cli.handlers import _session
-from pressluft_core.services.domains import EXPIRY_WARNING_DAYS
+from pressluft_core.services.domains import EXPIRY_WARNING_DAYS, needs_attention
 
 
 def domain_add(args: argparse.Namespace) -> int:
@@ -40,29 +40,44 @@ def domain_list(args: argparse.Namespace) -> int:
     envs = {e.id: e for e in app.environments.list(token)}
     sites = {s.id: s.slug for s in app.sites.list(token)}
     primary = app.domains.primary_ids(token)
-    soon = (datetime.now(UTC) + timedelta(days=EXPIRY_WARNING_DAYS)).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+    now = app.rt.clock.now()
 
     def where(env_id: str) -> str:
         env = envs.get(env_id)
         return f"{sites.get(env.site_id, '?')}/{env.slug}" if env else env_id[:8]
 
-    def expiry(d):  # type: ignore[no-untyped-def]
-        if d.tls_status != "active":
-            return "-"
-        if not d.expires_at:
-            return "unknown (!)"
-        return d.expires_at + (" (!)" if d.expires_at <= soon else "")
-
     output.table(((d.hostname, where(d.environment_id), "yes" if d.id in primary else "",
-                   d.tls_status, expiry(d), d.tls_error or "") for d in domains),
+                   d.tls_status, _expiry(d.expires_at, d.tls_status == "active", now),
+                   d.tls_error or "") for d in domains),
                  ["domain", "environment", "primary", "tls", "expires", "problem"])
     for node in app.nodes.list(token):
         if node.preview_cert_name:
-            when = node.preview_cert_expires_at
             print(f"preview certificate {node.preview_cert_name} on node {node.name}: "
-                  f"expires {when + (' (!)' if when <= soon else '') if when else 'unknown (!)'}")
+                  f"expires {_expiry(node.preview_cert_expires_at, True, now)}")
     return 0
+
+
+def domain_certificates(args: argparse.Namespace) -> int:
+    """The console's certificates screen: every certificate, soonest expiry first; exit
+    status 1 when one needs attention, so a cron line or monitoring check can use it."""
+    app, token = _session(args)
+    certificates = app.overview.certificates(token)
+    if args.json:
+        output.emit_json(certificates)
+    else:
+        now = app.rt.clock.now()
+        output.table(((c.name, c.holder, c.node_name, c.tls_status,
+                       _expiry(c.expires_at, c.tls_status == "active", now),
+                       c.checked_at or "", c.error or "") for c in certificates),
+                     ["certificate", "for", "node", "tls", "expires", "checked", "problem"])
+    return 1 if any(c.flagged for c in certificates) else 0
+
+
+def _expiry(expires_at: str | None, active: bool, now: datetime) -> str:
+    """``(!)`` as the console's ``⚠``: within the warning window, or active and unknown."""
+    if expires_at is None:
+        return "unknown (!)" if active else "-"
+    return expires_at + (" (!)" if needs_attention(expires_at, active, now) else "")
 
 
 def domain_check_expiry(args: argparse.Namespace) -> int:
@@ -114,6 +129,10 @@ def add_commands(add, groups) -> None:  # type: ignore[no-untyped-def]
                   f"{EXPIRY_WARNING_DAYS} days or its expiry is unknown)", json_output=True)
     listing.add_argument("site", nargs="?", help="site id or slug")
     listing.add_argument("env", nargs="?", help="environment id or slug")
+    add(domain, "certificates", domain_certificates, "every certificate on every node "
+        f"(domains and wildcard preview certificates), soonest expiry first; exit 1 when one "
+        f"expires within {EXPIRY_WARNING_DAYS} days or its expiry is unknown",
+        json_output=True)
     check = add(domain, "check-expiry", domain_check_expiry, "read every certificate's expiry "
                 "date from its node now (also runs daily)", json_output=True)
     _wait(check)

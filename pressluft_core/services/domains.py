@@ -9,10 +9,10 @@ service validates, writes the ``domains`` row and queues the job in one transact
 from __future__ import annotations
 
 import ipaddress
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pressluft_core import validation
-from pressluft_core.clock import new_id, to_iso
+from pressluft_core.clock import new_id, parse_iso, to_iso
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.errors import NotFoundError, StateError, ValidationError
 from pressluft_core.models import Domain, Environment, Job, Node
@@ -25,6 +25,14 @@ from pressluft_core.services.settings import effective_value
 from pressluft_core.services.sites import find_site
 
 EXPIRY_WARNING_DAYS = 20
+
+
+def needs_attention(expires_at: str | None, active: bool, now: datetime) -> bool:
+    """An active certificate whose expiry is unknown, or any expiring within the warning
+    window: certbot renews 30 days ahead, so by then renewal has stopped working."""
+    if expires_at is None:
+        return active
+    return parse_iso(expires_at) - now <= timedelta(days=EXPIRY_WARNING_DAYS)
 TLS_ISSUER = "letsencrypt"  # the seed's rule for the MVP (any ACME CA, the same certbot)
 
 

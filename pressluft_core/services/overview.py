@@ -25,6 +25,7 @@ from pressluft_core.records import (
     from_row,
 )
 from pressluft_core.services.base import Service
+from pressluft_core.services.domains import needs_attention
 from pressluft_core.services.environments import TYPE_ORDER
 from pressluft_core.services.sites import find_site
 
@@ -97,6 +98,7 @@ class CertificateSummary:
     tls_status: str
     expires_at: str | None
     checked_at: str | None
+    flagged: bool  # domains.needs_attention: renewal should have refreshed it by now
     error: str | None = None
     site_id: str | None = None
     environment_id: str | None = None  # None for a deleted environment's domain
@@ -186,6 +188,7 @@ class OverviewService(Service):
         envs = {e.id: e for e in Environment.select(
             Environment.id, Environment.site_id, Environment.slug, Environment.node_id,
             Environment.deleted_at)}
+        now = self.rt.clock.now()
         found = []
         for domain in Domain.select():
             env = envs[domain.environment_id]
@@ -194,12 +197,14 @@ class OverviewService(Service):
                 "domain", domain.hostname,
                 holder + (" (deleted)" if env.deleted_at else ""), env.node_id,
                 nodes[env.node_id].name, domain.tls_status, domain.expires_at,
-                domain.tls_checked_at, domain.tls_error, env.site_id,
-                None if env.deleted_at else env.id))
+                domain.tls_checked_at, needs_attention(
+                    domain.expires_at, domain.tls_status == "active", now),
+                domain.tls_error, env.site_id, None if env.deleted_at else env.id))
         found += [CertificateSummary("preview", node.preview_cert_name,
                                      "wildcard preview URLs", node.id, node.name, "active",
                                      node.preview_cert_expires_at,
-                                     node.preview_cert_checked_at)
+                                     node.preview_cert_checked_at,
+                                     needs_attention(node.preview_cert_expires_at, True, now))
                   for node in nodes.values() if node.preview_cert_name]
         return sorted(found, key=lambda c: (c.tls_status != "active", c.expires_at or "",
                                             c.name, c.node_name))

@@ -10,10 +10,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header
 
+from pressluft_core.services.domains import EXPIRY_WARNING_DAYS
 from pressluft_core.services.overview import CertificateSummary
 from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
-from pressluft_tui.widgets.domains_table import WARNING_DAYS, expiry_cell, needs_attention
+from pressluft_tui.widgets.domains_table import expiry_cell
 from pressluft_tui.widgets.resource_table import ResourceTable
 
 COLUMNS = ("Certificate", "For", "Node", "TLS", "Expires", "Checked", "Problem")
@@ -50,10 +51,9 @@ class CertificatesScreen(ResourceScreen[list[CertificateSummary]]):
     def present(self, data: list[CertificateSummary]) -> None:
         now = self.core.rt.clock.now()
         self._shown = {row_key(c): c for c in data}
-        flagged = sum(1 for c in data
-                      if needs_attention(c.expires_at, c.tls_status == "active", now))
+        flagged = sum(1 for c in data if c.flagged)
         self.sub_title = (f"{len(data)} certificates · {flagged} expire within "
-                          f"{WARNING_DAYS} days or unknown")
+                          f"{EXPIRY_WARNING_DAYS} days or unknown")
         table = self.query_one(ResourceTable)
         table.set_rows([(row_key(c), self._cells(c, now)) for c in data])
         if self.focused is None:

@@ -5,17 +5,16 @@ marked with a shape, its certificate's status and expiry (flagged when it expire
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich.text import Text
 
 from pressluft_core.clock import parse_iso
 from pressluft_core.records import DomainRecord
+from pressluft_core.services.domains import needs_attention
 from pressluft_tui import render
 from pressluft_tui.widgets.resource_table import ResourceTable
 
-# The core's warning window (pressluft_core.services.domains.EXPIRY_WARNING_DAYS).
-WARNING_DAYS = 20
 COLUMNS = ("", "Domain", "TLS", "Expires", "Checked", "Last error")
 EMPTY = ("No custom domains: the site answers on its preview URL. a adds one (its DNS "
          "must point at the node).")
@@ -38,14 +37,6 @@ def expiry_cell(expires_at: str | None, active: bool, now: datetime) -> Text:
         days = max((parse_iso(expires_at) - now).days, 0)
         return render.Cell(f"⚠ {expires_at[:10]} ({days}d)", style="bold yellow")
     return render.day(expires_at)
-
-
-def needs_attention(expires_at: str | None, active: bool, now: datetime) -> bool:
-    """An active certificate whose expiry is unknown, or one expiring within the warning
-    window (renewal, 30 days ahead, should have refreshed it by then)."""
-    if expires_at is None:
-        return active
-    return parse_iso(expires_at) - now <= timedelta(days=WARNING_DAYS)
 
 
 def primary_marker(is_primary: bool) -> Text:
