@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from pressluft_core.records import JobRecord
+from pressluft_core.session_store import clear_token
 from pressluft_tui.screens.confirm import ConfirmScreen
 from pressluft_tui.screens.form import Field, FormScreen
 from pressluft_tui.screens.info import InfoScreen
@@ -88,6 +89,26 @@ class ConsoleActions(_AppBase):
         self.call_from_thread(self.push_screen, InfoScreen(
             "The control plane's SSH public key",
             ["Install it in ~/.ssh/authorized_keys of each node's SSH user:", key]))
+
+    def log_out(self) -> None:
+        self._log_out()
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _log_out(self) -> None:
+        """Revoke this console's session and forget the saved one, so the next start
+        asks again (e.g. before leaving a shared terminal); jobs keep running."""
+        self.core.auth.logout(self.token or "")
+        clear_token(self.core.rt.paths)
+        self.call_from_thread(self._show_login)
+
+    def _show_login(self) -> None:
+        from pressluft_tui.screens.login import LoginScreen
+
+        self.token = None
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(LoginScreen())
+        self.notify("Logged out; queued and running jobs go on.", markup=False)
 
     @work(thread=True, group="job-failures", exit_on_error=False)
     def report_job_failure(self, job_id: str) -> None:

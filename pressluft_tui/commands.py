@@ -58,6 +58,7 @@ class NavigationCommands(_DomainProvider):
             ("go: certificates", app.action_open_certificates,
              "every certificate on every node, soonest expiry first"),
             ("go: audit log", app.action_open_audit, "every change, refusals too"),
+            ("session: log out", app.log_out, "revoke this console's session; jobs go on"),
         ]
 
 

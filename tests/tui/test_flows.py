@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Log
 
@@ -80,6 +81,32 @@ async def test_login_refused_with_wrong_password_then_accepted(seeded, make_app)
         assert isinstance(app.screen, LoginScreen) and app.token is None
         await pilot.press(*typed(ADMIN_PASSWORD), "enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, SitesScreen))
+
+
+async def test_log_out_from_the_palette_revokes_the_session(seeded, make_app):
+    """session: log out — back to the login screen from deep in the stack, the session
+    revoked and its file gone (the next start asks again); logging in again works."""
+    from pressluft_core.errors import AuthError
+    from pressluft_tui.screens.environment import EnvironmentScreen
+    from tests.tui.test_palette_flows import _palette_titles
+
+    app = make_app(seeded)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _open_environment(pilot)
+        assert isinstance(app.screen, EnvironmentScreen)
+        token = app.token
+        await _palette_titles(pilot, "session: log out")
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, LoginScreen))
+        assert app.token is None and len(app.screen_stack) == 2
+        assert not seeded.rt.paths.cli_session_file.exists()
+        with pytest.raises(AuthError):
+            seeded.auth.require(token)
+        reader, _ = seeded.auth.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        assert "auth.logout" in {e.action for e in seeded.audit.list(reader, limit=5)}
+        await pilot.press(*typed(ADMIN_EMAIL), "enter", *typed(ADMIN_PASSWORD), "enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SitesScreen))
+        assert app.token and app.token != token
 
 
 async def test_job_log_streams_and_site_status_changes_live_cursor_kept(seeded, make_app,
