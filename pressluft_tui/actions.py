@@ -142,6 +142,35 @@ class ConsoleActions(_AppBase):
                                      promotion_preset=values["preset"] or "content-protect")
         self.tell(f"site {values['slug']} created; {job.job_type} job {job.id[:8]} queued")
 
+    def action_add_node(self) -> None:
+        fields = [Field("name", "Name (a-z, 0-9, -)", placeholder="e.g. web-2"),
+                  Field("hostname", "Host name or IP to SSH to"),
+                  Field("port", "SSH port", "22"), Field("user", "SSH user", "root"),
+                  Field("public_ip", "Public IPv4 (empty: none yet)"),
+                  Field("local", "This host", "no", choices=("no", "yes"))]
+
+        def submitted(values: dict[str, str] | None) -> None:
+            if values:
+                self._add_node(values)
+
+        self.push_screen(FormScreen("Add a node", fields,
+                                    "Install the control plane's SSH key first (k on the "
+                                    "Nodes screen) in the user's authorized_keys; the user "
+                                    "needs sudo without a password unless it is root. The "
+                                    "node is checked at once; p then provisions it."),
+                         submitted)
+
+    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    def _add_node(self, values: dict[str, str]) -> None:
+        token = self.token or ""
+        node = self.core.nodes.register(
+            token, values["name"].strip(), values["hostname"].strip(),
+            ssh_port=values["port"].strip(),  # type: ignore[arg-type]  (register validates)
+            ssh_user=values["user"].strip(), public_ip=values["public_ip"].strip() or None,
+            is_local=values["local"] == "yes")
+        job = self.core.nodes.check(token, node.id)
+        self.tell(f"node {node.name} registered; checking it: job {job.id[:8]} (see Jobs)")
+
     def check_node(self, node_id: str) -> None:
         self._check_node(node_id)
 

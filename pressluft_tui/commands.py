@@ -226,7 +226,9 @@ class NodeCommands(_DomainProvider):
     def build(self) -> list[Command]:
         app = self.console
         commands: list[Command] = [("node: show SSH key", app.action_show_key,
-                                    "the key to install on nodes")]
+                                    "the key to install on nodes"),
+                                   ("node: add…", app.action_add_node,
+                                    "register a server over SSH and check it")]
         for node in app.core.nodes.list(app.token or ""):
             commands.append((f"node: open {node.name}", partial(app.open_node, node.id),
                              node.hostname))

@@ -17,6 +17,7 @@ COLUMNS = ("Node", "Host", "SSH", "Public IP", "Status", "Last seen", "Envs")
 
 class NodesScreen(ResourceScreen[list[NodeSummary]]):
     BINDINGS = [
+        Binding("n", "app.add_node", "Add node", id="nodes.add"),
         Binding("c", "check", "Check node", id="nodes.check"),
         Binding("p", "provision", "Provision", id="nodes.provision"),
         Binding("k", "app.show_key", "SSH key", id="nodes.key"),
@@ -24,8 +25,8 @@ class NodesScreen(ResourceScreen[list[NodeSummary]]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield ResourceTable(COLUMNS, "No nodes yet: register one with `pressluft node add` "
-                                     "(the first run offers this host).", id="nodes-table")
+        yield ResourceTable(COLUMNS, "No nodes yet: press n to add one (or `pressluft node "
+                                     "add`).", id="nodes-table")
         yield Footer()
 
     def fetch(self) -> list[NodeSummary]:

@@ -212,6 +212,54 @@ async def test_node_public_ip_edited_from_the_node_screen(seeded, make_app):
                               == "198.51.100.4")
 
 
+async def _add_node_form(pilot, **values: str) -> None:  # type: ignore[no-untyped-def]
+    """o then n: the Add a node form, filled with ``values`` and submitted."""
+    from pressluft_tui.screens.form import FormScreen
+
+    await pilot.press("o")
+    await settle(pilot)
+    await pilot.press("n")
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, FormScreen))
+    for name, value in values.items():
+        pilot.app.screen.query_one(f"#field-{name}", Input).value = value
+    pilot.app.screen.query_one("#field-local").focus()
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_n_on_the_nodes_screen_registers_a_node_and_checks_it(seeded, make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        await _add_node_form(pilot, name="web-3", hostname="web3.example.net",
+                             port="2222", user="deploy", public_ip="203.0.113.40")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="node_check")))
+        node = seeded.nodes.get(app.token, "web-3")
+        assert (node.hostname, node.ssh_port, node.ssh_user, node.public_ip, node.is_local
+                ) == ("web3.example.net", 2222, "deploy", "203.0.113.40", False)
+        assert seeded.jobs.list(app.token, job_type="node_check")[0].node_id == node.id
+
+
+async def test_a_node_with_a_bad_port_or_a_hostile_name_is_refused_naming_it(seeded,
+                                                                             make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        before = len(seeded.nodes.list(app.token))
+        await _add_node_form(pilot, name="web-4", hostname="web4.example.net",
+                             port="22; reboot")
+        assert await wait_for(pilot, lambda: any(
+            "ssh_port" in n.message for n in app._notifications))
+        await pilot.press("escape")
+        await settle(pilot)
+        await _add_node_form(pilot, name="web$(reboot)", hostname="web4.example.net")
+        assert await wait_for(pilot, lambda: any(
+            n.message.startswith("name") for n in app._notifications))
+        assert len(seeded.nodes.list(app.token)) == before
+        assert not seeded.jobs.list(app.token, job_type="node_check")
+
+
 async def test_provisioning_a_node_from_the_console_asks_then_queues_the_job(seeded,
                                                                              make_app):
     app = make_app(seeded)

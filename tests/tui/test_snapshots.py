@@ -282,6 +282,10 @@ def test_remove_domain_typed_confirmation(snap_compare, seeded, make_app, size):
                         run_before=_env_tab("tab-domains", "x", focus_table=True))
 
 
+def test_add_node_form(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "n"))
+
+
 def test_import_form(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("i"))
 
