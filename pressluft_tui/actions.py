@@ -126,17 +126,13 @@ class ConsoleActions(_AppBase):
                   Field("node", "Node (empty: this host)"),
                   Field("preset", "Promotion preset", "content-protect")]
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values:
-                self._create_site(values)
-
         self.push_screen(FormScreen("New site", fields,
                                     "Creates the site and its production environment, "
-                                    "then installs WordPress on the node as a job."),
-                         submitted)
+                                    "then installs WordPress on the node as a job.",
+                                    submit=self._create_site))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _create_site(self, values: dict[str, str]) -> None:
+        """Runs in the form's worker: a refusal keeps the form open with the values."""
         job = self.core.sites.create(self.token or "", values["name"], values["slug"],
                                      node=values["node"] or None,
                                      promotion_preset=values["preset"] or "content-protect")
@@ -149,19 +145,15 @@ class ConsoleActions(_AppBase):
                   Field("public_ip", "Public IPv4 (empty: none yet)"),
                   Field("local", "This host", "no", choices=("no", "yes"))]
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values:
-                self._add_node(values)
-
         self.push_screen(FormScreen("Add a node", fields,
                                     "Install the control plane's SSH key first (k on the "
                                     "Nodes screen) in the user's authorized_keys; the user "
                                     "needs sudo without a password unless it is root. The "
-                                    "node is checked at once; p then provisions it."),
-                         submitted)
+                                    "node is checked at once; p then provisions it.",
+                                    submit=self._add_node))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _add_node(self, values: dict[str, str]) -> None:
+        """Runs in the form's worker: a refusal keeps the form open with the values."""
         token = self.token or ""
         node = self.core.nodes.register(
             token, values["name"].strip(), values["hostname"].strip(),
@@ -221,17 +213,14 @@ class ConsoleActions(_AppBase):
     def edit_node_ip(self, node_id: str) -> None:
         node = self.core.nodes.get(self.token or "", node_id)
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values is not None:
-                self._save_node_ip(node.id, values["public_ip"], node.state_version)
-
         self.push_screen(FormScreen(
             f"Public IP of node {node.name}",
             [Field("public_ip", "Public IPv4 (empty: none)", node.public_ip or "")],
             "New environments on this node get sslip.io preview URLs made from it; "
-            "existing preview URLs stay as they are."), submitted)
+            "existing preview URLs stay as they are.",
+            submit=lambda values: self._save_node_ip(node.id, values["public_ip"],
+                                                     node.state_version)))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _save_node_ip(self, node_id: str, public_ip: str, version: int) -> None:
         node = self.core.nodes.update(self.token or "", node_id, public_ip=public_ip,
                                       expected_version=version)
@@ -264,15 +253,12 @@ class ConsoleActions(_AppBase):
                 if current.secret else "Leave empty to go back to the default.")
         value = "" if current.secret or current.is_default else (current.value or "")
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values is not None:
-                self._save_setting(key, values["value"])
-
         self.push_screen(FormScreen(f"Setting {key}",
                                     [Field("value", current.description, value,
-                                           password=current.secret)], note), submitted)
+                                           password=current.secret)], note,
+                                    submit=lambda values: self._save_setting(
+                                        key, values["value"])))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _save_setting(self, key: str, value: str) -> None:
         result = self.core.settings.set(self.token or "", key, value or None)
         self.tell(f"{key} {'saved' if result.is_set else 'unset'}")

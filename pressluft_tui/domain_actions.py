@@ -236,19 +236,15 @@ class DomainActions(_Base):
                   Field("preset", "Promotion preset", "content-protect",
                         choices=enums.PROMOTION_PRESET)]
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values:
-                self._import_site(values)
-
         self.push_screen(FormScreen("Import a site", fields,
                                     "A new site whose production environment is made from "
                                     "a .tar.gz or .tar.zst archive (db.sql and files/; a "
                                     "Pressluft backup imports as is) on this host's node. "
                                     "The archive is checked on the node before anything "
-                                    "changes."), submitted)
+                                    "changes.", submit=self._import_site))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _import_site(self, values: dict[str, str]) -> None:
+        """Runs in the form's worker: a refusal keeps the form open with the values."""
         job = self.core.sites.import_site(self.token or "", values["name"].strip(),
                                           values["slug"].strip(), values["source"].strip(),
                                           promotion_preset=values["preset"])

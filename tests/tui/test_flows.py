@@ -241,23 +241,66 @@ async def test_n_on_the_nodes_screen_registers_a_node_and_checks_it(seeded, make
         assert seeded.jobs.list(app.token, job_type="node_check")[0].node_id == node.id
 
 
-async def test_a_node_with_a_bad_port_or_a_hostile_name_is_refused_naming_it(seeded,
-                                                                             make_app):
+async def test_a_refused_node_keeps_the_form_open_with_its_values(seeded, make_app):
+    """A bad port, then a hostile name: each time the form stays open with what was typed,
+    says what is wrong and focuses that field; nothing is registered until it is right."""
+    from pressluft_tui.screens.form import FormScreen
+
     app = make_app(seeded)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
         before = len(seeded.nodes.list(app.token))
-        await _add_node_form(pilot, name="web-4", hostname="web4.example.net",
+        await _add_node_form(pilot, name="web$(reboot)", hostname="web4.example.net",
                              port="22; reboot")
-        assert await wait_for(pilot, lambda: any(
-            "ssh_port" in n.message for n in app._notifications))
-        await pilot.press("escape")
-        await settle(pilot)
-        await _add_node_form(pilot, name="web$(reboot)", hostname="web4.example.net")
-        assert await wait_for(pilot, lambda: any(
-            n.message.startswith("name") for n in app._notifications))
+        form = app.screen
+        assert await wait_for(pilot, lambda: "Refused: name" in str(
+            form.query_one("#error-name").render()))
+        assert isinstance(app.screen, FormScreen)
+        assert app.focused is form.query_one("#field-name", Input)
+        assert form.query_one("#field-hostname", Input).value == "web4.example.net"
+
+        app.focused.value = "web-4"
+        form.query_one("#field-local").focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "ssh_port" in str(
+            form.query_one("#error-port").render()))
+        assert not form.query_one("#error-name").has_class("shown")  # that one is fixed
+        assert app.focused is form.query_one("#field-port", Input)
         assert len(seeded.nodes.list(app.token)) == before
         assert not seeded.jobs.list(app.token, job_type="node_check")
+
+        app.focused.value = "2022"
+        form.query_one("#field-local").focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
+        assert seeded.nodes.get(app.token, "web-4").ssh_port == 2022
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="node_check")))
+
+
+async def test_a_refused_site_keeps_the_form_and_nothing_is_created(seeded, make_app):
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await settle(pilot)
+        sites = len(seeded.sites.list(app.token))
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        form.query_one("#field-name", Input).value = "Shop"
+        form.query_one("#field-slug", Input).value = "../shop"
+        form.query_one("#field-preset", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "slug" in str(
+            form.query_one("#error-slug").render()))
+        assert app.focused is form.query_one("#field-slug", Input)
+        assert len(seeded.sites.list(app.token)) == sites
+        app.focused.value = "shop-two"
+        form.query_one("#field-preset", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
+        assert seeded.sites.get(app.token, "shop-two").name == "Shop"
 
 
 async def test_provisioning_a_node_from_the_console_asks_then_queues_the_job(seeded,

@@ -286,6 +286,27 @@ def test_add_node_form(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("o", "n"))
 
 
+def test_new_site_form_refused_keeps_the_values(snap_compare, seeded, make_app, size):
+    """A slug the core refuses: the form stays open with what was typed, the refusal in
+    red under the slug field, which is focused."""
+    from textual.widgets import Input
+
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await keys("n")(pilot)
+        form = pilot.app.screen
+        form.query_one("#field-name", Input).value = "Shop; rm -rf /"
+        form.query_one("#field-slug", Input).value = "../shop"
+        form.query_one("#field-preset", Input).focus()
+        await pilot.press("enter")
+        for _ in range(100):
+            if form.query(".form-error.shown"):
+                break
+            await pilot.pause(0.05)
+        await settle(pilot)
+
+    assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)
+
+
 def test_import_form(snap_compare, seeded, make_app, size):
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("i"))
 
