@@ -142,15 +142,12 @@ class EnvironmentActions(_AppBase):
                   Field("cron", "WP-Cron", "off", choices=("off", "on")),
                   Field("expires", "Expires after … hours (empty: never)")]
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if values:
-                self._clone(target, values)
-
         self.push_screen(FormScreen(f"Clone {target.label}", fields,
-                                    CLONE_NOTE.format(label=target.label)), submitted)
+                                    CLONE_NOTE.format(label=target.label),
+                                    submit=lambda values: self._clone(target, values)))
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _clone(self, target: Target, values: dict[str, str]) -> None:
+        """Runs in the form's worker: a refusal keeps the form open with the values."""
         expires = values["expires"].strip()
         if expires and not expires.isdigit():
             raise ValidationError("expires_in_hours", f"{expires!r} is not a whole number of "

@@ -133,6 +133,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         message.scroll_visible(animate=False)
 
 def _field_matches(form_name: str, core_name: str) -> bool:
-    """The core names fields as its parameters (``ssh_port``, ``public_ip``); forms may
-    use a shorter name (``port``)."""
-    return bool(core_name) and (form_name == core_name or core_name.endswith(f"_{form_name}"))
+    """The core names fields as its parameters (``ssh_port``, ``expires_in_hours``); forms
+    may use a shorter name (``port``, ``expires``)."""
+    return bool(core_name) and (form_name == core_name
+                                or core_name.endswith(f"_{form_name}")
+                                or core_name.startswith(f"{form_name}_"))

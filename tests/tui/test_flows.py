@@ -370,6 +370,36 @@ async def test_clone_of_production_from_the_site_screen_queues_env_create(seeded
         assert clone.expires_at == "2026-03-03T12:01:00Z"  # the seed's clock + 48 h
 
 
+async def test_a_clone_with_a_bad_expiry_stays_in_its_form_until_corrected(seeded,
+                                                                             make_app):
+    from pressluft_tui.screens.form import FormScreen
+    from pressluft_tui.screens.site import SiteScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SiteScreen))
+        await settle(pilot)
+        await pilot.press("c")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        form.query_one("#field-name", Input).value = "QA"
+        form.query_one("#field-slug", Input).value = "qa"
+        form.query_one("#field-expires", Input).value = "two days"
+        form.query_one("#field-expires", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "not a whole number" in str(
+            form.query_one("#error-expires").render()))
+        assert app.screen is form and app.focused is form.query_one("#field-expires")
+        assert not seeded.jobs.list(app.token, job_type="env_create")
+        app.focused.value = "48"
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="env_create")))
+        assert not isinstance(app.screen, FormScreen)
+
+
 async def test_deploy_to_production_asks_first_then_queues_env_deploy(seeded, make_app):
     from pressluft_tui.screens.confirm import ConfirmScreen
     from pressluft_tui.screens.environment import EnvironmentScreen
