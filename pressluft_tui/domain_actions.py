@@ -4,8 +4,9 @@ make another one primary, remove one; import a site from an archive.
 Mixed into :class:`PressluftApp` beside :class:`~pressluft_tui.env_actions.
 EnvironmentActions`. Each action loads what its dialogs name in a thread worker, asks on
 the UI thread, and calls the core in another worker whose errors reach the app's one
-handler. Making a domain primary (or adding one that becomes primary) moves WordPress's
-URLs, so on production it asks first; removing a domain needs its host name typed.
+handler — except the forms, which keep their values on a refusal (see FormScreen).
+Making a domain primary (or adding one that becomes primary) moves WordPress's URLs, so
+on production it asks first; removing a domain needs its host name typed.
 """
 
 from __future__ import annotations
@@ -80,10 +81,22 @@ class DomainActions(_Base):
         self._load_domains(site_id, env_id, self._ask_add)
 
     def _ask_add(self, target: DomainTarget) -> None:
-        def submitted(values: dict[str, str] | None) -> None:
-            if values:
-                self._confirm_add(target, values["hostname"].strip(),
-                                  values["primary"] == "yes")
+        to_confirm: list[tuple[str, bool]] = []
+
+        def submit(values: dict[str, str]) -> None:
+            """In the form's worker: a refused host name keeps the form open. A new primary
+            URL for production is added only after the confirmation, so its name is
+            checked here first."""
+            hostname, primary = values["hostname"].strip(), values["primary"] == "yes"
+            if (primary or not target.domains) and target.production:
+                to_confirm.append((self.core.domains.check_hostname(self.token or "",
+                                                                    hostname), primary))
+            else:
+                self._add_now(target, hostname, primary)
+
+        def closed(values: dict[str, str] | None) -> None:
+            if values and to_confirm:
+                self._confirm_add(target, *to_confirm[-1])
 
         first = ("It is the environment's first domain, so it becomes primary either way. "
                  if not target.domains else "")
@@ -93,13 +106,9 @@ class DomainActions(_Base):
             f"Its DNS must point at the node ({target.env.preview_url} is served there): "
             "a job checks DNS, gets a Let's Encrypt certificate and adds the nginx server "
             f"block. {first}The primary domain is WordPress's URL: making it primary "
-            f"rewrites the URLs from {target.current_url}."), submitted)
+            f"rewrites the URLs from {target.current_url}.", submit=submit), closed)
 
     def _confirm_add(self, target: DomainTarget, hostname: str, primary: bool) -> None:
-        becomes_primary = primary or not target.domains
-        if not (becomes_primary and target.production):
-            self._add(target, hostname, primary)
-            return
         lines = [f"{hostname} is added to {target.label}: DNS check, certificate, nginx",
                  f"then it becomes the primary domain: WordPress's URLs are rewritten from "
                  f"{target.current_url} to https://{hostname}",
@@ -115,6 +124,9 @@ class DomainActions(_Base):
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _add(self, target: DomainTarget, hostname: str, primary: bool) -> None:
+        self._add_now(target, hostname, primary)
+
+    def _add_now(self, target: DomainTarget, hostname: str, primary: bool) -> None:
         job = self.core.domains.add(self.token or "", target.site.id, target.env.id,
                                     hostname, primary=primary)
         self.tell(f"adding {job.payload['hostname']} to {target.label}: {job.job_type} job "

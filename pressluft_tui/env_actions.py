@@ -18,6 +18,7 @@ from textual import work
 
 from pressluft_core.errors import ValidationError
 from pressluft_core.records import EnvironmentRecord, ReleaseRecord, SiteRecord
+from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
 from pressluft_tui.render import release_name
 from pressluft_tui.screens.confirm import ConfirmScreen
 from pressluft_tui.screens.form import Field, FormScreen
@@ -77,6 +78,14 @@ class DeploySource:
         if git_url:
             return cls(git_url, values["git_ref"].strip() or "main", None)
         return cls(None, None, archive)
+
+    def check(self) -> None:
+        """The core's checks of the source, before a confirmation names it."""
+        if self.archive:
+            check_archive("archive", self.archive)
+        else:
+            check_git_url("git_url", self.git_url or "")
+            check_git_ref("git_ref", self.git_ref or "")
 
     def describe(self) -> str:
         if self.archive:
@@ -166,20 +175,27 @@ class EnvironmentActions(_AppBase):
                   Field("git_ref", "Branch, tag or commit", "main"),
                   Field("archive", "… or an archive here (.tar.gz, .tgz, .tar.zst, .zip)")]
 
-        def submitted(values: dict[str, str] | None) -> None:
-            if not values:
-                return
+        to_confirm: list[DeploySource] = []
+
+        def submit(values: dict[str, str]) -> None:
+            """In the form's worker: a refused source keeps the form open. Production is
+            deployed only after the confirmation, so the source is checked here first."""
             source = DeploySource.from_form(values)
             if source is None:
-                self.notify("give either a git repository or an archive; nothing was done",
-                            title="Refused", severity="error", markup=False)
-            elif target.production:
-                self._confirm_deploy(target, source)
+                raise ValidationError("git_url", "give either a git repository or an "
+                                                 "archive (not both)")
+            if target.production:
+                source.check()
+                to_confirm.append(source)
             else:
-                self._deploy(target, source)
+                self._deploy_now(target, source)
 
-        self.push_screen(FormScreen(f"Deploy to {target.label}", fields, DEPLOY_NOTE),
-                         submitted)
+        def closed(values: dict[str, str] | None) -> None:
+            if values and to_confirm:
+                self._confirm_deploy(target, to_confirm[-1])
+
+        self.push_screen(FormScreen(f"Deploy to {target.label}", fields, DEPLOY_NOTE,
+                                    submit=submit), closed)
 
     def _confirm_deploy(self, target: Target, source: DeploySource) -> None:
         lines = [f"{target.label} · {target.env.preview_url}",
@@ -198,6 +214,9 @@ class EnvironmentActions(_AppBase):
 
     @work(thread=True, exclusive=True, group="action", exit_on_error=False)
     def _deploy(self, target: Target, source: DeploySource) -> None:
+        self._deploy_now(target, source)
+
+    def _deploy_now(self, target: Target, source: DeploySource) -> None:
         job = self.core.environments.deploy(self.token or "", target.site.id, target.env.id,
                                             git_url=source.git_url, git_ref=source.git_ref,
                                             archive=source.archive)

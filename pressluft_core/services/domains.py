@@ -57,6 +57,11 @@ class DomainsService(Service):
         return {e.primary_domain_id for e in Environment.live(Environment.primary_domain_id)
                 .where(Environment.primary_domain_id.is_null(False))}
 
+    def check_hostname(self, token: str, hostname: str) -> str:
+        """The host-name checks ``add`` makes, for a dialog that confirms before adding."""
+        self.auth.require(token)
+        return check_hostname(self.rt, hostname)
+
     def expiring(self, token: str, within_days: int = EXPIRY_WARNING_DAYS
                  ) -> list[DomainRecord]:
         """Active certificates that expire within ``within_days`` (renewal should have

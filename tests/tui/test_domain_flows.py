@@ -39,6 +39,40 @@ async def test_a_adds_a_domain_and_queues_domain_add(seeded, make_app):
         assert job.payload["primary"] is False
 
 
+async def test_a_refused_host_name_stays_in_the_form_even_before_a_confirmation(
+        seeded, make_app):
+    """An IP address as a plain domain, then a name under nothing but one label as
+    production's new primary: each refusal is under the host name, nothing queued, no
+    confirmation; a good name as primary reaches production's confirmation."""
+    from textual.widgets import Input
+
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    core = seeded
+    app = make_app(core)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _domains_tab(pilot)
+        await pilot.press("a")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        error = form.query_one("#error-hostname")
+        form.query_one("#field-hostname", Input).value = "192.0.2.1"
+        form.query_one("#field-primary").focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "IP address" in str(error.render()))
+        form.query_one("#field-hostname", Input).value = "localhost"
+        form.query_one("#field-primary").focus()
+        await pilot.press("right", "enter")  # primary: yes, on production
+        assert await wait_for(pilot, lambda: "fully qualified" in str(error.render()))
+        assert app.screen is form and not core.jobs.list(app.token, job_type="domain_add")
+        form.query_one("#field-hostname", Input).value = "new.acme.example"
+        form.query_one("#field-primary").focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert not core.jobs.list(app.token, job_type="domain_add")
+
+
 async def test_x_in_the_domains_tab_removes_only_after_the_host_name_is_typed(seeded,
                                                                               make_app):
     from pressluft_tui.screens.confirm import ConfirmScreen

@@ -430,6 +430,37 @@ async def test_deploy_to_production_asks_first_then_queues_env_deploy(seeded, ma
                                "git_ref": "v2.2.0"}
 
 
+async def test_a_bad_deploy_source_is_refused_in_the_form_before_any_confirmation(
+        seeded, make_app):
+    """Nothing given, then a hostile ref: the form stays with the values and names the
+    field; only a valid source reaches production's confirmation."""
+    from pressluft_tui.screens.confirm import ConfirmScreen
+    from pressluft_tui.screens.form import FormScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
+        form = app.screen
+        form.query_one("#field-archive", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "give either" in str(
+            form.query_one("#error-git_url").render()))
+        form.query_one("#field-git_url", Input).value = "https://git.example.net/shop.git"
+        form.query_one("#field-git_ref", Input).value = "main; rm -rf /"
+        form.query_one("#field-archive", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "not a branch" in str(
+            form.query_one("#error-git_ref").render()))
+        assert app.screen is form and app.focused is form.query_one("#field-git_ref")
+        app.focused.value = "v2"
+        form.query_one("#field-archive", Input).focus()
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")
+
+
 async def test_deploy_to_production_cancelled_queues_nothing(seeded, make_app):
     from pressluft_tui.screens.confirm import ConfirmScreen
     from pressluft_tui.screens.environment import EnvironmentScreen
@@ -470,22 +501,6 @@ async def test_deploy_to_staging_from_an_archive_does_not_ask(seeded, make_app, 
         job = seeded.jobs.list(app.token, job_type="env_deploy")[0]
         assert job.environment_id == staging.id
         assert job.payload["archive_name"] == "theme.tar.gz"
-
-
-async def test_deploy_without_a_source_is_refused_before_asking(seeded, make_app):
-    from pressluft_tui.screens.environment import EnvironmentScreen
-    from pressluft_tui.screens.form import FormScreen
-
-    app = make_app(seeded)
-    async with app.run_test(size=(140, 40)) as pilot:
-        await _open_environment(pilot)
-        await pilot.press("d")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        await pilot.press("enter", "enter", "enter")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
-        assert any("either a git repository or an archive" in n.message
-                   for n in app._notifications)
-        assert not seeded.jobs.list(app.token, job_type="env_deploy")
 
 
 async def test_rollback_of_production_asks_then_queues_release_rollback(seeded, make_app):
