@@ -58,6 +58,7 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         self._fields = list(fields)
         self._note = note
         self._submit = submit
+        self._submitting = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="form-box"):
@@ -102,7 +103,8 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
                 values[spec.name] = widget.value
         if self._submit is None:
             self.dismiss(values)
-        else:
+        elif not self._submitting:  # a second enter must not run the mutation twice
+            self._submitting = True
             self._run_submit(values)
 
     @work(thread=True, exclusive=True, group="form-submit", exit_on_error=False)
@@ -121,6 +123,9 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
     def _refused(self, error: PressluftError) -> None:
         """Under the field the refusal names (focused, so typing corrects it), else above
         the fields; scrolled into view either way, as a small terminal scrolls the form."""
+        self._submitting = False
+        if not self.is_attached:
+            return
         for shown in self.query(".form-error.shown"):
             shown.remove_class("shown")
         named = [spec.name for spec in self._fields if not spec.choices
@@ -131,6 +136,7 @@ class FormScreen(ModalScreen[dict[str, str] | None]):
         if named:
             self.query_one(f"#field-{named[0]}").focus(scroll_visible=False)
         message.scroll_visible(animate=False)
+
 
 def _field_matches(form_name: str, core_name: str) -> bool:
     """The core names fields as its parameters (``ssh_port``, ``expires_in_hours``); forms
