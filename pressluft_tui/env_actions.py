@@ -18,7 +18,6 @@ from textual import work
 
 from pressluft_core.errors import ValidationError
 from pressluft_core.records import EnvironmentRecord, ReleaseRecord, SiteRecord
-from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
 from pressluft_tui.render import release_name
 from pressluft_tui.screens.confirm import ConfirmScreen
 from pressluft_tui.screens.form import Field, FormScreen
@@ -70,22 +69,12 @@ class DeploySource:
     archive: str | None
 
     @classmethod
-    def from_form(cls, values: dict[str, str]) -> DeploySource | None:
-        """None unless exactly one of a git repository or an archive is given."""
-        git_url, archive = values["git_url"].strip(), values["archive"].strip()
-        if bool(git_url) == bool(archive):
-            return None
-        if git_url:
-            return cls(git_url, values["git_ref"].strip() or "main", None)
-        return cls(None, None, archive)
-
-    def check(self) -> None:
-        """The core's checks of the source, before a confirmation names it."""
-        if self.archive:
-            check_archive("archive", self.archive)
-        else:
-            check_git_url("git_url", self.git_url or "")
-            check_git_ref("git_ref", self.git_ref or "")
+    def from_form(cls, values: dict[str, str]) -> DeploySource:
+        """What the form gives (empty fields as None); the core checks it is exactly one
+        source."""
+        git_url, archive = values["git_url"].strip() or None, values["archive"].strip() or None
+        return cls(git_url, (values["git_ref"].strip() or "main") if git_url else None,
+                   archive)
 
     def describe(self) -> str:
         if self.archive:
@@ -181,11 +170,10 @@ class EnvironmentActions(_AppBase):
             """In the form's worker: a refused source keeps the form open. Production is
             deployed only after the confirmation, so the source is checked here first."""
             source = DeploySource.from_form(values)
-            if source is None:
-                raise ValidationError("git_url", "give either a git repository or an "
-                                                 "archive (not both)")
             if target.production:
-                source.check()
+                self.core.environments.check_deploy_source(
+                    self.token or "", git_url=source.git_url, git_ref=source.git_ref,
+                    archive=source.archive)
                 to_confirm.append(source)
             else:
                 self._deploy_now(target, source)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -521,3 +522,25 @@ def test_node_public_ip_update_is_versioned_validated_and_audited(core, token, c
     assert core.nodes.get(token, "web-1").public_ip == "203.0.113.7"
     results = [a.result.split(":")[0] for a in core.audit.list(token, action="node.update")]
     assert sorted(results) == ["ok", "refused", "refused"]
+
+
+def test_check_deploy_source_is_deploys_checks_and_writes_nothing(
+        core: Pressluft, token: str, tmp_path: Path) -> None:
+    """The console asks this before production's confirmation: the same refusals as
+    ``deploy`` (one source, a safe URL and ref, an archive that exists), nothing written."""
+    before = _counts(core)
+    archive = tmp_path / "theme.zip"
+    archive.write_bytes(b"PK")
+    for kwargs, field in (({}, "source"),
+                          ({"git_url": "https://x.example/r.git", "archive": str(archive)},
+                           "source"),
+                          ({"git_url": "--upload-pack=touch /tmp/pwned"}, "git_url"),
+                          ({"git_url": "https://x.example/r.git", "git_ref": "main;id"},
+                           "git_ref"),
+                          ({"archive": str(tmp_path / "missing.zip")}, "archive")):
+        with pytest.raises(ValidationError) as refused:
+            core.environments.check_deploy_source(token, **kwargs)
+        assert refused.value.field == field
+    core.environments.check_deploy_source(token, git_url="git@github.com:acme/theme.git")
+    core.environments.check_deploy_source(token, archive=str(archive))
+    assert _counts(core) == before

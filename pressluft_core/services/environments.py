@@ -103,15 +103,9 @@ class EnvironmentsService(Service):
         machine (copied now, so a later change to the file cannot change the release)."""
         env = find_environment(site_ref, env_ref)
         _require_active(env, "deployed to")
-        if (git_url is None) == (archive is None):
-            raise ValidationError("source", "give either a git repository (and ref) or an "
-                                            "archive")
-        payload: dict[str, object]
-        if git_url is not None:
-            payload = {"git_url": check_git_url("git_url", git_url),
-                       "git_ref": check_git_ref("git_ref", git_ref or "main")}
-        else:
-            source = check_archive("archive", str(archive))
+        payload: dict[str, object] = _deploy_source(git_url, git_ref, archive)
+        if archive is not None:
+            source = str(payload["archive"])
             uploads = self.rt.paths.data_dir / "uploads"
             uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
             suffix = "".join(Path(source).suffixes[-2:]) if source.endswith(".tar.gz") or \
@@ -121,6 +115,12 @@ class EnvironmentsService(Service):
             payload = {"archive": str(stored), "archive_name": Path(source).name}
         return jobs.enqueue(self.rt, "env_deploy", site_id=env.site_id, environment_id=env.id,
                             node_id=env.node_id, payload=payload)
+
+    def check_deploy_source(self, token: str, *, git_url: str | None = None,
+                            git_ref: str | None = None, archive: str | None = None) -> None:
+        """The source checks ``deploy`` makes, for a dialog that confirms before deploying."""
+        self.auth.require(token)
+        _deploy_source(git_url, git_ref, archive)
 
     @mutation("env.rollback", "environment", resource_id=lambda job: job.environment_id,
               target="env_ref")
@@ -324,3 +324,16 @@ def find_environment(site_ref: str, env_ref: str) -> Environment:
     if env is None:
         raise NotFoundError(f"site {site.slug!r} has no environment {env_ref!r}")
     return env
+
+
+def _deploy_source(git_url: str | None, git_ref: str | None, archive: str | None
+                   ) -> dict[str, object]:
+    """Exactly one source, checked: ``git_url`` and ``git_ref`` (default main), or
+    ``archive`` (a local file of a known kind and size)."""
+    if (git_url is None) == (archive is None):
+        raise ValidationError("source", "give either a git repository (and ref) or an "
+                                        "archive")
+    if git_url is not None:
+        return {"git_url": check_git_url("git_url", git_url),
+                "git_ref": check_git_ref("git_ref", git_ref or "main")}
+    return {"archive": check_archive("archive", str(archive))}

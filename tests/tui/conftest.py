@@ -4,8 +4,9 @@ it that runs no worker (tests drive jobs themselves)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from textual.pilot import Pilot
@@ -17,6 +18,9 @@ from pressluft_core.clock import ManualClock
 from pressluft_core.session_store import load_token, save_token
 from pressluft_tui.app import PressluftApp
 from tests.tui.seed import install_test_key, reproducible_ids, seed_console
+
+if TYPE_CHECKING:
+    from pressluft_tui.screens.form import FormScreen
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -82,4 +86,31 @@ async def settle(pilot: Pilot, delay: float = 0.05) -> None:
     await pilot.pause(delay)
 
 
-__all__ = ["SIZES", "reproducible_ids", "settle"]
+async def wait_for(pilot, predicate, timeout=10.0) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return False
+
+
+async def open_form(pilot: Pilot, *keys: str) -> FormScreen:
+    """Press ``keys``; the form they open."""
+    from pressluft_tui.screens.form import FormScreen
+
+    await pilot.press(*keys)
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, FormScreen))
+    return pilot.app.screen  # type: ignore[return-value]
+
+
+async def submit_form(pilot: Pilot, form: FormScreen, *, keys: Sequence[str] = ("enter",),
+                      **values: str) -> None:
+    """Set the named text fields, then press ``keys`` on the form's last field (enter
+    there submits; a choice takes left/right first)."""
+    for name, value in values.items():
+        form.query_one(f"#field-{name}", Input).value = value
+    list(form.query("Input, Choice"))[-1].focus()
+    await pilot.press(*keys)
+
+
+__all__ = ["SIZES", "open_form", "reproducible_ids", "settle", "submit_form", "wait_for"]

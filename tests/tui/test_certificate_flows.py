@@ -19,6 +19,16 @@ def _with_wildcard() -> None:
         Node.name == "local").execute()
 
 
+async def _certificates_screen(pilot) -> None:  # type: ignore[no-untyped-def]
+    """c on the home screen, its rows loaded."""
+    from pressluft_tui.screens.certificates import CertificatesScreen
+
+    await settle(pilot)
+    await pilot.press("c")
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, CertificatesScreen))
+    await settle(pilot)
+
+
 def _keys(app) -> list[str]:  # type: ignore[no-untyped-def]
     from pressluft_tui.widgets.resource_table import ResourceTable
 
@@ -27,17 +37,13 @@ def _keys(app) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 async def test_c_lists_every_certificate_and_x_checks_their_expiry(seeded, make_app):
-    from pressluft_tui.screens.certificates import CertificatesScreen
     from pressluft_tui.screens.environment import EnvironmentScreen
 
     _with_wildcard()
     core = seeded
     app = make_app(core)
     async with app.run_test(size=(160, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("c")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
-        await settle(pilot)
+        await _certificates_screen(pilot)
         names = [key.split(":")[-1] for key in _keys(app)]
         assert names == ["wildcard.preview.example", "shop.acme.example",
                          "www.acme.example"]  # soonest first, the failed one last
@@ -55,16 +61,12 @@ async def test_c_lists_every_certificate_and_x_checks_their_expiry(seeded, make_
 
 async def test_w_gets_a_wildcard_only_once_the_settings_allow_it(seeded, make_app):
     from pressluft_core.session_store import load_token
-    from pressluft_tui.screens.certificates import CertificatesScreen
 
     _with_wildcard()
     core = seeded
     app = make_app(core)
     async with app.run_test(size=(160, 40)) as pilot:
-        await settle(pilot)
-        await pilot.press("c")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
-        await settle(pilot)
+        await _certificates_screen(pilot)
         await pilot.press("w")
         assert await wait_for(pilot, lambda: any(
             "preview_domain" in n.message for n in app._notifications))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import TabbedContent
 
-from tests.tui.conftest import settle
+from tests.tui.conftest import open_form, settle, submit_form
 from tests.tui.test_flows import _open_environment, typed, wait_for
 
 
@@ -44,31 +44,21 @@ async def test_a_refused_host_name_stays_in_the_form_even_before_a_confirmation(
     """An IP address as a plain domain, then a name under nothing but one label as
     production's new primary: each refusal is under the host name, nothing queued, no
     confirmation; a good name as primary reaches production's confirmation."""
-    from textual.widgets import Input
-
     from pressluft_tui.screens.confirm import ConfirmScreen
-    from pressluft_tui.screens.form import FormScreen
 
     core = seeded
     app = make_app(core)
     async with app.run_test(size=(140, 40)) as pilot:
         await _domains_tab(pilot)
-        await pilot.press("a")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        form = app.screen
+        form = await open_form(pilot, "a")
         error = form.query_one("#error-hostname")
-        form.query_one("#field-hostname", Input).value = "192.0.2.1"
-        form.query_one("#field-primary").focus()
-        await pilot.press("enter")
+        await submit_form(pilot, form, hostname="192.0.2.1")
         assert await wait_for(pilot, lambda: "IP address" in str(error.render()))
-        form.query_one("#field-hostname", Input).value = "localhost"
-        form.query_one("#field-primary").focus()
-        await pilot.press("right", "enter")  # primary: yes, on production
+        await submit_form(pilot, form, keys=("right", "enter"),  # primary, on production
+                          hostname="localhost")
         assert await wait_for(pilot, lambda: "fully qualified" in str(error.render()))
         assert app.screen is form and not core.jobs.list(app.token, job_type="domain_add")
-        form.query_one("#field-hostname", Input).value = "new.acme.example"
-        form.query_one("#field-primary").focus()
-        await pilot.press("enter")
+        await submit_form(pilot, form, hostname="new.acme.example")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert not core.jobs.list(app.token, job_type="domain_add")
 

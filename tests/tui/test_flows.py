@@ -12,25 +12,19 @@ from pressluft_core.jobs import queue
 from pressluft_core.jobs.logs import log_path
 from pressluft_core.models import Site
 from pressluft_tui.screens.first_run import FirstRunScreen
+from pressluft_tui.screens.form import FormScreen
 from pressluft_tui.screens.jobs import JobsScreen
 from pressluft_tui.screens.local_node import LocalNodeScreen
 from pressluft_tui.screens.login import LoginScreen
 from pressluft_tui.screens.sites import SitesScreen
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.tui.conftest import settle
+from tests.tui.conftest import open_form, settle, submit_form, wait_for
 
 
 def typed(text: str) -> list[str]:
     """Key names for typing ``text`` with Pilot (space has a name of its own)."""
     return ["space" if char == " " else char for char in text]
 
-
-async def wait_for(pilot, predicate, timeout=10.0) -> bool:  # type: ignore[no-untyped-def]
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await pilot.pause(0.05)
-    return False
 
 
 async def test_first_run_from_empty_database_to_sites(empty, make_app):
@@ -212,19 +206,13 @@ async def test_node_public_ip_edited_from_the_node_screen(seeded, make_app):
                               == "198.51.100.4")
 
 
-async def _add_node_form(pilot, **values: str) -> None:  # type: ignore[no-untyped-def]
+async def _add_node_form(pilot, **values: str) -> FormScreen:  # type: ignore[no-untyped-def]
     """o then n: the Add a node form, filled with ``values`` and submitted."""
-    from pressluft_tui.screens.form import FormScreen
-
     await pilot.press("o")
     await settle(pilot)
-    await pilot.press("n")
-    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, FormScreen))
-    for name, value in values.items():
-        pilot.app.screen.query_one(f"#field-{name}", Input).value = value
-    pilot.app.screen.query_one("#field-local").focus()
-    await pilot.press("enter")
-    await settle(pilot)
+    form = await open_form(pilot, "n")
+    await submit_form(pilot, form, **values)
+    return form
 
 
 async def test_n_on_the_nodes_screen_registers_a_node_and_checks_it(seeded, make_app):
@@ -241,65 +229,49 @@ async def test_n_on_the_nodes_screen_registers_a_node_and_checks_it(seeded, make
         assert seeded.jobs.list(app.token, job_type="node_check")[0].node_id == node.id
 
 
-async def test_a_refused_node_keeps_the_form_open_with_its_values(seeded, make_app):
-    """A bad port, then a hostile name: each time the form stays open with what was typed,
-    says what is wrong and focuses that field; nothing is registered until it is right."""
-    from pressluft_tui.screens.form import FormScreen
+def _refusal(form: FormScreen, field: str) -> str:
+    return str(form.query_one(f"#error-{field}").render())
 
+
+async def test_a_refused_node_keeps_the_form_open_with_its_values(seeded, make_app):
+    """A hostile name, then a bad port: each time the form stays open with what was typed,
+    says what is wrong and focuses that field; nothing is registered until it is right."""
     app = make_app(seeded)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
         before = len(seeded.nodes.list(app.token))
-        await _add_node_form(pilot, name="web$(reboot)", hostname="web4.example.net",
-                             port="22; reboot")
-        form = app.screen
-        assert await wait_for(pilot, lambda: "Refused: name" in str(
-            form.query_one("#error-name").render()))
-        assert isinstance(app.screen, FormScreen)
-        assert app.focused is form.query_one("#field-name", Input)
+        form = await _add_node_form(pilot, name="web$(reboot)", hostname="web4.example.net",
+                                    port="22; reboot")
+        assert await wait_for(pilot, lambda: "Refused: name" in _refusal(form, "name"))
+        assert app.screen is form and app.focused is form.query_one("#field-name")
         assert form.query_one("#field-hostname", Input).value == "web4.example.net"
 
-        app.focused.value = "web-4"
-        form.query_one("#field-local").focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: "ssh_port" in str(
-            form.query_one("#error-port").render()))
+        await submit_form(pilot, form, name="web-4")
+        assert await wait_for(pilot, lambda: "ssh_port" in _refusal(form, "port"))
         assert not form.query_one("#error-name").has_class("shown")  # that one is fixed
-        assert app.focused is form.query_one("#field-port", Input)
+        assert app.focused is form.query_one("#field-port")
         assert len(seeded.nodes.list(app.token)) == before
         assert not seeded.jobs.list(app.token, job_type="node_check")
 
-        app.focused.value = "2022"
-        form.query_one("#field-local").focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
+        await submit_form(pilot, form, port="2022")
+        assert await wait_for(pilot, lambda: app.screen is not form)
         assert seeded.nodes.get(app.token, "web-4").ssh_port == 2022
         assert await wait_for(pilot, lambda: bool(
             seeded.jobs.list(app.token, job_type="node_check")))
 
 
 async def test_a_refused_site_keeps_the_form_and_nothing_is_created(seeded, make_app):
-    from pressluft_tui.screens.form import FormScreen
-
     app = make_app(seeded)
     async with app.run_test(size=(140, 36)) as pilot:
         await settle(pilot)
         sites = len(seeded.sites.list(app.token))
-        await pilot.press("n")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        form = app.screen
-        form.query_one("#field-name", Input).value = "Shop"
-        form.query_one("#field-slug", Input).value = "../shop"
-        form.query_one("#field-preset", Input).focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: "slug" in str(
-            form.query_one("#error-slug").render()))
-        assert app.focused is form.query_one("#field-slug", Input)
+        form = await open_form(pilot, "n")
+        await submit_form(pilot, form, name="Shop", slug="../shop")
+        assert await wait_for(pilot, lambda: "slug" in _refusal(form, "slug"))
+        assert app.focused is form.query_one("#field-slug")
         assert len(seeded.sites.list(app.token)) == sites
-        app.focused.value = "shop-two"
-        form.query_one("#field-preset", Input).focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: not isinstance(app.screen, FormScreen))
+        await submit_form(pilot, form, slug="shop-two")
+        assert await wait_for(pilot, lambda: app.screen is not form)
         assert seeded.sites.get(app.token, "shop-two").name == "Shop"
 
 
@@ -372,7 +344,6 @@ async def test_clone_of_production_from_the_site_screen_queues_env_create(seeded
 
 async def test_a_clone_with_a_bad_expiry_stays_in_its_form_until_corrected(seeded,
                                                                              make_app):
-    from pressluft_tui.screens.form import FormScreen
     from pressluft_tui.screens.site import SiteScreen
 
     app = make_app(seeded)
@@ -381,23 +352,16 @@ async def test_a_clone_with_a_bad_expiry_stays_in_its_form_until_corrected(seede
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, SiteScreen))
         await settle(pilot)
-        await pilot.press("c")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        form = app.screen
-        form.query_one("#field-name", Input).value = "QA"
-        form.query_one("#field-slug", Input).value = "qa"
-        form.query_one("#field-expires", Input).value = "two days"
-        form.query_one("#field-expires", Input).focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: "not a whole number" in str(
-            form.query_one("#error-expires").render()))
+        form = await open_form(pilot, "c")
+        await submit_form(pilot, form, name="QA", slug="qa", expires="two days")
+        assert await wait_for(pilot, lambda: "not a whole number" in _refusal(form,
+                                                                              "expires"))
         assert app.screen is form and app.focused is form.query_one("#field-expires")
         assert not seeded.jobs.list(app.token, job_type="env_create")
-        app.focused.value = "48"
-        await pilot.press("enter")
+        await submit_form(pilot, form, expires="48")
         assert await wait_for(pilot, lambda: bool(
             seeded.jobs.list(app.token, job_type="env_create")))
-        assert not isinstance(app.screen, FormScreen)
+        assert app.screen is not form
 
 
 async def test_deploy_to_production_asks_first_then_queues_env_deploy(seeded, make_app):
@@ -435,28 +399,19 @@ async def test_a_bad_deploy_source_is_refused_in_the_form_before_any_confirmatio
     """Nothing given, then a hostile ref: the form stays with the values and names the
     field; only a valid source reaches production's confirmation."""
     from pressluft_tui.screens.confirm import ConfirmScreen
-    from pressluft_tui.screens.form import FormScreen
 
     app = make_app(seeded)
     async with app.run_test(size=(140, 40)) as pilot:
         await _open_environment(pilot)
-        await pilot.press("d")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        form = app.screen
-        form.query_one("#field-archive", Input).focus()
-        await pilot.press("enter")
+        form = await open_form(pilot, "d")
+        await submit_form(pilot, form, git_ref="")
         assert await wait_for(pilot, lambda: "give either" in str(
-            form.query_one("#error-git_url").render()))
-        form.query_one("#field-git_url", Input).value = "https://git.example.net/shop.git"
-        form.query_one("#field-git_ref", Input).value = "main; rm -rf /"
-        form.query_one("#field-archive", Input).focus()
-        await pilot.press("enter")
-        assert await wait_for(pilot, lambda: "not a branch" in str(
-            form.query_one("#error-git_ref").render()))
+            form.query_one("#form-error").render()))  # about no one field
+        await submit_form(pilot, form, git_url="https://git.example.net/shop.git",
+                          git_ref="main; rm -rf /")
+        assert await wait_for(pilot, lambda: "not a branch" in _refusal(form, "git_ref"))
         assert app.screen is form and app.focused is form.query_one("#field-git_ref")
-        app.focused.value = "v2"
-        form.query_one("#field-archive", Input).focus()
-        await pilot.press("enter")
+        await submit_form(pilot, form, git_ref="v2")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert not seeded.jobs.list(app.token, job_type="env_deploy")
 
