@@ -6,4 +6,10 @@ tests all drive the same services through :class:`pressluft_core.app.Pressluft`.
 
 from __future__ import annotations
 
+import warnings
+
+# cryptography >= 47 warns when asyncssh imports its DSA support; DSA keys are never used
+# here, and the line on stderr broke every CLI command's output (and the worker's "started").
+warnings.filterwarnings("ignore", message="DSA is deprecated")
+
 __version__ = "0.1.0"

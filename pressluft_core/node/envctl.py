@@ -20,6 +20,7 @@ Layout (``env_dir`` = ``<sites_root>/<site_id>/<environment_id>``)::
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import hashlib
 import json
@@ -185,6 +186,64 @@ def sql_string(value: str) -> str:
 
 
 # -- files ----------------------------------------------------------------------------------
+
+CREDENTIALS_DIR = Path("/run/pressluft")
+
+
+def db_password(env: Env) -> str:
+    """The environment's MariaDB password, from its own wp-config.php (root reads it; the
+    control plane's copy never travels on a command line)."""
+    try:
+        config = (env.shared / "wp-config.php").read_text()
+    except OSError:
+        raise Failed("wp-config.php is missing: prepare the environment first") from None
+    found = re.search(r"define\('DB_PASSWORD', '([A-Za-z0-9_-]{16,128})'\);", config)
+    if found is None:
+        raise Failed("wp-config.php holds no DB_PASSWORD")
+    return found.group(1)
+
+
+def grant_name(database: str) -> str:
+    """A database name as GRANT reads it: ``_`` is a wildcard there, so it is escaped."""
+    return database.replace("_", "\\_")
+
+
+class EnvironmentDatabase:
+    """A ``mariadb`` client that connects as the environment's own MariaDB user (privileges
+    on its own database only), never as root: SQL that came from elsewhere cannot reach
+    another environment, the server's users or its files, whatever it says.
+
+    The credentials are in a 0600 root-only file under /run (removed on exit), never on a
+    command line or in an environment variable. A scratch database beside the live one
+    (a restore, an import, a promotion) is granted to the user while the load runs and
+    revoked afterwards. The client runs with ``--sandbox`` (no client commands) and
+    ``--local-infile=0`` (no ``LOAD DATA LOCAL``: it would read files as root)."""
+
+    def __init__(self, env: Env, database: str) -> None:
+        self.env, self.database = env, database
+        self.path: str | None = None
+
+    def __enter__(self) -> list[str]:
+        user = self.env.db_name
+        if self.database != user:
+            mysql(f"GRANT ALL PRIVILEGES ON `{grant_name(self.database)}`.* TO "
+                  f"'{user}'@'localhost';")
+        CREDENTIALS_DIR.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(CREDENTIALS_DIR, 0o700)
+        handle, self.path = tempfile.mkstemp(prefix=f"{user}-", suffix=".cnf",
+                                             dir=CREDENTIALS_DIR)
+        with os.fdopen(handle, "w") as out:  # mkstemp: 0600, owned by root
+            out.write(f"[client]\nuser={user}\npassword={db_password(self.env)}\n")
+        return ["mariadb", f"--defaults-file={self.path}", "--default-character-set=utf8mb4",
+                "--local-infile=0", *sandbox(), self.database]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.path:
+            os.unlink(self.path)
+        if self.database != self.env.db_name:
+            mysql(f"REVOKE ALL PRIVILEGES ON `{grant_name(self.database)}`.* FROM "
+                  f"'{self.env.db_name}'@'localhost';")
+
 
 def write_if_changed(path: Path, content: str, mode: int, owner: str = "root",
                      group: str = "root") -> bool:
@@ -785,21 +844,22 @@ def cmd_clone(data: dict) -> dict:
         stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert dump.stdout is not None
     dump.stdout.close()
-    load = subprocess.Popen(["mariadb", "--default-character-set=utf8mb4", env.db_name],
-                            stdin=rewrite.stdout, stderr=subprocess.PIPE)
-    assert rewrite.stdout is not None
-    rewrite.stdout.close()
-    uploads = subprocess.Popen(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
-                                f"{source.shared / 'uploads'}/", f"{env.shared / 'uploads'}/"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    building = fresh_building_dir(env, release)
-    copy_current(source, building)
-    finish_release(env, building, release)
-    say(f"copied code of {os.readlink(source.current)} into release {release.name}")
-    uploads_err = uploads.communicate()[1]
-    if uploads.returncode == 0:
-        say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
-    load_err = load.communicate()[1]
+    with EnvironmentDatabase(env, env.db_name) as client:
+        load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+        assert rewrite.stdout is not None
+        rewrite.stdout.close()
+        uploads = subprocess.Popen(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
+                                    f"{source.shared / 'uploads'}/",
+                                    f"{env.shared / 'uploads'}/"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        building = fresh_building_dir(env, release)
+        copy_current(source, building)
+        finish_release(env, building, release)
+        say(f"copied code of {os.readlink(source.current)} into release {release.name}")
+        uploads_err = uploads.communicate()[1]
+        if uploads.returncode == 0:
+            say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
+        load_err = load.communicate()[1]
     rewrite_err = rewrite.communicate()[1]
     dump_err = dump.communicate()[1]
     for name, proc, err in (("rsync of uploads", uploads, uploads_err), ("mysqldump", dump,
@@ -849,20 +909,20 @@ def overlay(src: Path, building: Path) -> list[str]:
     return replaced
 
 
-def composer_install(src: Path) -> None:
+def composer_install(env: Env, src: Path) -> None:
     if not (src / "composer.json").is_file():
         return
     if shutil.which("composer") is None:
         say("composer.json present but composer is not installed on the node: skipped")
         return
-    env = dict(os.environ, COMPOSER_ALLOW_SUPERUSER="1", COMPOSER_HOME=str(src.parent / "c"))
-    run(["composer", "install", "--no-dev", "--no-interaction", "--no-scripts",
-         "--no-plugins", "--prefer-dist", "--working-dir", str(src)], env=env, timeout=1200)
+    as_user(env, ["composer", "install", "--no-dev", "--no-interaction", "--no-scripts",
+                  "--no-plugins", "--prefer-dist", "--working-dir", str(src)],
+            env={"COMPOSER_HOME": str(src.parent / "composer")}, timeout=1200)
     say("composer install done")
 
 
 def build_from(env: Env, release: Path, src: Path) -> list[str]:
-    composer_install(src)
+    composer_install(env, src)
     building = fresh_building_dir(env, release)
     copy_current(env, building)
     replaced = overlay(src, building)
@@ -880,23 +940,28 @@ def cmd_release_from_git(data: dict) -> dict:
     if not isinstance(ref, str) or not re.fullmatch(r"[A-Za-z0-9._/-]{1,200}", ref) \
             or ref.startswith("-") or ".." in ref:
         raise Refused(f"ref {ref!r} is not valid")
-    git_env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/true")
-    git = ["git", "-c", "safe.directory=*", "-c", "protocol.ext.allow=never"]
-    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
-        src = Path(work) / "src"
-        say(f"cloning {repo}")
-        run([*git, "clone", "--quiet", "--no-checkout", "--", repo, str(src)], env=git_env,
-            timeout=600)
+    git_env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/true",
+               "GIT_CONFIG_NOSYSTEM": "1", "GIT_PROTOCOL_FROM_USER": "0",
+               "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"}
+    git = ["git", "-c", "safe.directory=*", "-c", "protocol.ext.allow=never", "-c",
+           "core.hooksPath=/dev/null"]
+    with user_workdir(env) as work:
+        src = work / "src"
+        say(f"cloning {repo} (as {env.user})")
+        as_user(env, [*git, "clone", "--quiet", "--no-checkout", "--", repo, str(src)],
+                env=git_env, timeout=600)
         commit = ""
         for candidate in (f"origin/{ref}", ref):
-            proc = run([*git, "-C", str(src), "rev-parse", "--verify", "--quiet",
-                        f"{candidate}^{{commit}}"], check=False, env=git_env)
+            proc = as_user(env, [*git, "-C", str(src), "rev-parse", "--verify", "--quiet",
+                                 "--end-of-options", f"{candidate}^{{commit}}"], check=False,
+                           env=git_env)
             if proc.returncode == 0:
                 commit = proc.stdout.decode().strip()
                 break
         if not commit:
             raise Failed(f"ref {ref} not found in {repo}")
-        run([*git, "-C", str(src), "checkout", "--quiet", "--detach", commit], env=git_env)
+        as_user(env, [*git, "-C", str(src), "checkout", "--quiet", "--detach", commit],
+                env=git_env)
         shutil.rmtree(src / ".git")
         say(f"checked out {ref} at {commit}")
         build_from(env, release, src)
@@ -910,15 +975,44 @@ def cmd_release_from_archive(data: dict) -> dict:
     if not isinstance(archive, str) or not os.path.isfile(archive) or not re.search(
             r"\.(tar\.gz|tgz|tar\.zst|zip)$", archive):
         raise Refused(f"archive {archive!r} is not a .tar.gz, .tar.zst or .zip file")
-    with tempfile.TemporaryDirectory(dir=env.dir / "tmp") as work:
-        src = Path(work) / "src"
-        src.mkdir()
-        local = Path(work) / Path(archive).name
+    with user_workdir(env) as work:
+        src = work / "src"
+        local = work / ("archive" + "".join(Path(archive).suffixes[-2:]))
         shutil.copyfile(archive, local)
-        safe_extract(local, src)
+        shutil.chown(local, env.user, env.user)
+        as_user(env, ["python3", install_lib(os.path.abspath(__file__), "envctl.py"),
+                      "extract", json.dumps({"archive": str(local), "dest": str(src)})])
         local.unlink()
         build_from(env, release, src)
     return {"path": str(release)}
+
+
+def cmd_extract(data: dict) -> dict:
+    """Run as the environment's user: unpack a deploy archive (checked member by member)."""
+    dest = Path(str(data.get("dest")))
+    dest.mkdir(mode=0o750)
+    safe_extract(Path(str(data.get("archive"))), dest)
+    return {}
+
+
+@contextlib.contextmanager
+def user_workdir(env: Env):  # type: ignore[no-untyped-def]
+    """A scratch directory the environment's user owns, for work on content from outside
+    (git checkouts, archives, composer) done as that user; removed afterwards."""
+    work = Path(tempfile.mkdtemp(prefix="deploy-", dir=env.dir / "tmp"))
+    try:
+        shutil.chown(work, env.user, env.user)
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def as_user(env: Env, argv: list[str], **kwargs) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
+    """``run`` as the environment's user, with a HOME of its own and nothing of root's
+    environment (no root SSH agent, git or composer configuration)."""
+    clean = {"PATH": os.environ["PATH"], "HOME": str(env.dir / "tmp"), "LANG": "C.UTF-8",
+             **kwargs.pop("env", {})}
+    return run(argv, user=env.user, env=clean, **kwargs)
 
 
 def cmd_update_release(data: dict) -> dict:
@@ -1098,6 +1192,9 @@ def check_member(member: tarfile.TarInfo) -> None:
     name = member.name
     if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
         raise Refused(f"archive member {name!r} would be written outside its place")
+    if re.search(r"[\x00-\x1f\x7f]", name):
+        raise Refused(f"archive member {name!r} has a control character (a newline?) in "
+                      "its name")
     if member.issym():
         link = member.linkname
         target = os.path.normpath(os.path.join("/x", os.path.dirname(name), link))
@@ -1105,6 +1202,88 @@ def check_member(member: tarfile.TarInfo) -> None:
             raise Refused(f"archive member {name!r} links outside ({link})")
     elif member.islnk() or not (member.isfile() or member.isdir()):
         raise Refused(f"archive member {name!r} is not a file, directory or symlink")
+
+
+UNSAFE_SKIP_SQL_CHECK = "PRESSLUFT_UNSAFE_SKIP_SQL_CHECK"  # tests only: never set by a job
+DISK_RESERVE = 1 << 30
+
+
+class SpaceBudget:
+    """What an archive may unpack to: the free space where it lands, less a reserve (and
+    at most ``limit``), so a compression bomb is refused at its first member too many
+    instead of filling the disk."""
+
+    def __init__(self, path: Path, limit: object = None) -> None:
+        free = shutil.disk_usage(path).free - DISK_RESERVE
+        self.left = min(free, int(limit)) if limit else free
+        self.where = path
+
+    def take(self, member: tarfile.TarInfo) -> None:
+        self.left -= member.size
+        if self.left < 0:
+            raise Refused(f"the archive unpacks to more than the space left on {self.where} "
+                          f"(at {member.name!r}): refused before the disk fills")
+
+
+class Unpacker:
+    """Files of an archive written by the environment's own user (``envctl.py unpack``
+    under ``runuser``): root only reads the archive and forwards checked members, so even
+    a member that slipped past the checks can only land where that user may write."""
+
+    def __init__(self, env: Env, code: Path, uploads: Path) -> None:
+        self.env, self.code, self.uploads = env, code, uploads
+        for path in (code, uploads):
+            shutil.rmtree(path, ignore_errors=True)
+            ensure_dir(path, 0o750, env.user, env.user)
+        me = install_lib(os.path.abspath(__file__), "envctl.py")
+        self.proc = subprocess.Popen(
+            ["runuser", "-u", env.user, "--", "python3", me, "unpack",
+             json.dumps({"code": str(code), "uploads": str(uploads)})],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert self.proc.stdin is not None
+        self.tar = tarfile.open(  # noqa: SIM115 (closed by close(), after the last member)
+            fileobj=self.proc.stdin, mode="w|", format=tarfile.PAX_FORMAT)
+        self.tar.copybufsize = 1 << 20
+
+    def add(self, member: tarfile.TarInfo, name: str, data) -> None:  # type: ignore[no-untyped-def]
+        member.name = name
+        member.uid = member.gid = 0
+        member.uname = member.gname = ""
+        try:
+            self.tar.addfile(member, data if member.isfile() else None)
+        except BrokenPipeError:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            self.tar.close()
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        except BrokenPipeError:
+            pass
+        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+        if self.proc.wait() != 0:
+            why = [line for line in err.splitlines() if line.startswith("envctl: ")]
+            message = why[-1][len("envctl: "):] if why else err[-1000:]
+            raise (Refused if self.proc.returncode == 2 else Failed)(
+                f"unpacking the archive's files failed: {message}")
+
+
+def cmd_unpack(data: dict) -> dict:
+    """Run as the environment's user: a tar stream of ``code/…`` and ``uploads/…`` members
+    on stdin, each checked again, extracted into the two directories it was given."""
+    dests = {"code": Path(str(data.get("code"))), "uploads": Path(str(data.get("uploads")))}
+    extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tf:
+        for member in tf:
+            check_member(member)
+            top, _, rel = member.name.partition("/")
+            if top not in dests:
+                raise Refused(f"unexpected member {member.name!r}")
+            if not rel:
+                continue
+            member.name = rel
+            tf.extract(member, dests[top], set_attrs=False, **extra)
+    return {}
 
 
 def restore_names(env: Env, restore_id: object) -> dict:
@@ -1131,16 +1310,23 @@ def decompressor(head: bytes) -> list[str]:
 
 
 def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
-    """``restore-stream``'s work on any compressed archive (a stream or a staged file)."""
+    """``restore-stream``'s work on any compressed archive (a stream or a staged file).
+    Root reads the archive; the SQL runs as the environment's MariaDB user after the SQL
+    check, the files are written by the environment's Linux user (docs/security.md)."""
     env = Env(data)
     names = restore_names(env, data.get("restore_id"))
     release = env.release_dir(data.get("release"))
-    replacer = install_lib(data.get("replacer"), "search_replace.py")
+    helpers = {"replacer": install_lib(data.get("replacer"), "search_replace.py"),
+               "sqlguard": install_lib(data.get("sqlguard"), "sqlguard.py")}
     mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
           f"`{names['scratch_db']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
     building = fresh_building_dir(env, release)
     uploads_new = names["uploads_new"]
+    code_new = env.dir / "tmp" / f"restore-{data.get('restore_id')}"
     shutil.rmtree(uploads_new, ignore_errors=True)
+    files_budget = SpaceBudget(env.dir, data.get("max_unpacked_bytes"))
+    db_budget = SpaceBudget(Path("/var/lib/mysql") if Path("/var/lib/mysql").is_dir()
+                            else env.dir, data.get("max_unpacked_bytes"))
     if source is sys.stdin.buffer:
         argv = ["zstd", "-q", "-d", "-c"]
     else:
@@ -1149,73 +1335,109 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
     unpack = subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE)
     meta: dict = dict(data.get("meta") or {})
     has = {"db": False, "files": False}
+    files: Unpacker | None = None
     assert unpack.stdout is not None
-    with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
-        for member in tf:
-            if member.name.startswith("./"):  # made with `tar -C dir .`
-                member.name = member.name[2:]
-            if member.name in ("", "."):
-                continue
-            check_member(member)
-            if member.name == "meta.json":
-                meta = {**json.loads(tf.extractfile(member).read()),  # type: ignore[union-attr]
-                        **meta}
-                continue
-            if not meta:
-                raise Refused("the archive does not start with meta.json")
-            if member.name == "db.sql":
-                import_dump(tf.extractfile(member), names["scratch_db"], replacer,  # type: ignore[arg-type]
-                            meta.get("source_url"), env.url)
-                has["db"] = True
-            elif member.name == "files" or member.name.startswith("files/"):
-                if not has["files"]:
-                    copy_current(env, building)
-                    shutil.rmtree(building / "wp-content")
-                    (building / "wp-content").mkdir()
-                    uploads_new.mkdir()
-                    has["files"] = True
-                rel = member.name[len("files/"):] if member.name != "files" else ""
-                if rel == "uploads" or rel.startswith("uploads/"):
-                    member.name = rel[len("uploads"):].lstrip("/") or "."
-                    tf.extract(member, uploads_new, set_attrs=False)
-                elif rel:
-                    member.name = rel
-                    tf.extract(member, building / "wp-content", set_attrs=False)
+    try:
+        with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
+            for member in tf:
+                if member.name.startswith("./"):  # made with `tar -C dir .`
+                    member.name = member.name[2:]
+                if member.name in ("", "."):
+                    continue
+                check_member(member)
+                if member.name == "meta.json":
+                    meta = {**json.loads(tf.extractfile(member).read()),  # type: ignore[union-attr]
+                            **meta}
+                    continue
+                if not meta:
+                    raise Refused("the archive does not start with meta.json")
+                if member.name == "db.sql":
+                    db_budget.take(member)
+                    import_dump(tf.extractfile(member), env, names["scratch_db"], helpers,
+                                meta.get("source_url"), env.url)
+                    has["db"] = True
+                elif member.name == "files" or member.name.startswith("files/"):
+                    files_budget.take(member)
+                    if files is None:
+                        files = Unpacker(env, code_new, uploads_new)
+                        has["files"] = True
+                    rel = member.name[len("files/"):] if member.name != "files" else ""
+                    if rel == "uploads" or rel.startswith("uploads/"):
+                        files.add(member, "uploads/" + rel[len("uploads"):].lstrip("/"),
+                                  tf.extractfile(member))
+                    elif rel:
+                        files.add(member, "code/" + rel, tf.extractfile(member))
+        if files is not None:
+            files.close()
+    except BaseException:
+        if files is not None:
+            files.proc.kill()
+            files.proc.wait()
+        shutil.rmtree(code_new, ignore_errors=True)
+        shutil.rmtree(uploads_new, ignore_errors=True)
+        raise
+    finally:
+        unpack.stdout.close()
     if unpack.wait() != 0:
         raise Failed("the archive stream could not be decompressed")
     if has["files"]:
+        copy_current(env, building)
+        shutil.rmtree(building / "wp-content")
+        os.replace(code_new, building / "wp-content")
         finish_release(env, building, release)
-        run(["chown", "-R", f"{env.user}:{env.user}", str(uploads_new)])
         os.chmod(uploads_new, 0o750)
     say(f"staged: database {'yes' if has['db'] else 'no'}, files "
         f"{'yes' if has['files'] else 'no'} (backup of {meta.get('source_url')})")
     return {"db": has["db"], "files": has["files"], "meta": meta}
 
 
-def import_dump(member, database: str, replacer: str, source_url: object,  # type: ignore[no-untyped-def]
-                target_url: str) -> None:
-    argv = ["mariadb", "--default-character-set=utf8mb4", *sandbox(), database]
-    if isinstance(source_url, str) and source_url and source_url != target_url:
-        rewrite = subprocess.Popen(["python3", replacer, source_url, target_url],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        load = subprocess.Popen(argv, stdin=rewrite.stdout, stderr=subprocess.PIPE)
-        assert rewrite.stdout is not None
-        rewrite.stdout.close()
-        sink = rewrite.stdin
-        say(f"rewriting {source_url} -> {target_url}")
+def import_dump(member, env: Env, database: str, helpers: dict,  # type: ignore[no-untyped-def]
+                source_url: object, target_url: str) -> None:
+    """``db.sql`` into ``database``: the SQL check, then the URL replacer (both as the
+    environment's Linux user), then ``mariadb`` as the environment's MariaDB user."""
+    stages: list[tuple[str, list[str]]] = []
+    as_user = ["runuser", "-u", env.user, "--", "python3"]
+    if os.environ.get(UNSAFE_SKIP_SQL_CHECK) == "1":
+        say(f"SQL check skipped ({UNSAFE_SKIP_SQL_CHECK} is set)")
     else:
-        rewrite = None
-        load = subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-        sink = load.stdin
-    assert sink is not None
-    while chunk := member.read(1 << 20):
-        sink.write(chunk)
-    sink.close()
-    if rewrite is not None and rewrite.wait() != 0:
-        raise Failed("the URL replacer failed")
-    err = load.stderr.read() if load.stderr else b""
-    if load.wait() != 0:
-        raise Failed("importing the dump failed: " + err.decode(errors="replace")[-1000:])
+        stages.append(("the SQL check", [*as_user, helpers["sqlguard"]]))
+    if isinstance(source_url, str) and source_url and source_url != target_url:
+        stages.append(("the URL replacer", [*as_user, helpers["replacer"], source_url,
+                                            target_url]))
+        say(f"rewriting {source_url} -> {target_url}")
+    with EnvironmentDatabase(env, database) as client:
+        procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        for name, argv in [*stages, ("mariadb", client)]:
+            last = name == "mariadb"
+            procs.append((name, subprocess.Popen(
+                argv, stdin=procs[-1][1].stdout if procs else subprocess.PIPE,
+                stdout=None if last else subprocess.PIPE, stderr=subprocess.PIPE)))
+            if len(procs) > 1:
+                procs[-2][1].stdout.close()  # type: ignore[union-attr]
+        sink = procs[0][1].stdin
+        assert sink is not None
+        try:
+            while chunk := member.read(1 << 20):
+                sink.write(chunk)
+            sink.close()
+        except BrokenPipeError:
+            pass  # a stage stopped early: its exit status says why
+        errors = {name: proc.stderr.read().decode(errors="replace")  # type: ignore[union-attr]
+                  for name, proc in procs}
+        codes = {name: proc.wait() for name, proc in procs}
+    for line in errors.get("the SQL check", "").splitlines():
+        if line.startswith("sqlguard: ") and not line.startswith("sqlguard: refused: "):
+            say(line[len("sqlguard: "):])
+    if codes.get("the SQL check", 0) != 0:
+        refused = [line for line in errors["the SQL check"].splitlines()
+                   if line.startswith("sqlguard: refused: ")]
+        if refused:
+            raise Refused("db.sql: " + refused[-1][len("sqlguard: refused: "):])
+        raise Failed("the SQL check failed: " + errors["the SQL check"][-1000:])
+    for name, code in codes.items():
+        if code != 0:
+            raise Failed(f"importing the dump failed ({name} exited {code}): "
+                         + errors[name][-1000:])
 
 
 def _tables(database: str) -> list[str]:
@@ -1289,7 +1511,8 @@ def sandbox() -> list[str]:
 IMPORT_ROOT = Path("/var/tmp/pressluft-import")
 MAX_IMPORT_BYTES = 20 * 1024 ** 3
 MAX_IMPORT_MEMBERS = 2_000_000
-SHELL_LINE = re.compile(rb"^\s*(\\|system\s|source\s)", re.I)
+MAX_UNPACKED_BYTES = 100 * 1024 ** 3
+SOURCE_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~%/-]*)?")
 OPTIONS_TABLE = re.compile(rb"CREATE TABLE `([A-Za-z0-9_]*)options`")
 SITEURL = re.compile(rb"'(?:siteurl|home)','(https?://[^'\\]+)'")
 
@@ -1308,6 +1531,7 @@ def cmd_import_stage(data: dict) -> dict:
     size limits, and a dump that is SQL (no client commands that would run a shell).
     Finds the source URL (meta.json, else the dump's siteurl) and the table prefix."""
     work = import_dir(data)
+    guard = install_lib(data.get("sqlguard"), "sqlguard.py")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True, mode=0o700)
     archive = work / "archive"
@@ -1320,7 +1544,7 @@ def cmd_import_stage(data: dict) -> dict:
                 if size > limit:
                     raise Refused(f"the archive is larger than {limit // 2**20} MiB")
                 out.write(chunk)
-        info = validate_import(archive)
+        info = validate_import(archive, guard, data.get("max_unpacked_bytes"))
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -1331,12 +1555,14 @@ def cmd_import_stage(data: dict) -> dict:
     return info
 
 
-def validate_import(archive: Path) -> dict:
+def validate_import(archive: Path, guard: str, limit: object = None) -> dict:
     with open(archive, "rb") as handle:
         argv = decompressor(handle.read(4))
     meta: dict = {}
     prefix = url = None
     members = 0
+    unpacked = 0
+    limit = int(limit) if limit else MAX_UNPACKED_BYTES
     seen_db = False
     with open(archive, "rb") as handle:
         unpack = subprocess.Popen(argv, stdin=handle, stdout=subprocess.PIPE,
@@ -1351,13 +1577,18 @@ def validate_import(archive: Path) -> dict:
                     name = member.name[2:] if member.name.startswith("./") else member.name
                     if name in ("", "."):
                         continue
+                    unpacked += member.size
+                    if unpacked > limit:
+                        raise Refused(f"the archive unpacks to more than {limit // 2**20} "
+                                      f"MiB (at {name!r}): refused before anything is "
+                                      "written")
                     member.name = name
                     check_member(member)
                     if name == "meta.json":
                         meta = json.loads(tf.extractfile(member).read() or b"{}")  # type: ignore[union-attr]
                     elif name == "db.sql":
                         seen_db = True
-                        prefix, url = scan_dump(tf.extractfile(member))  # type: ignore[arg-type]
+                        prefix, url = scan_dump(tf.extractfile(member), guard)  # type: ignore[arg-type]
                     elif not (name in ("files", "") or name.startswith("files/")):
                         raise Refused(f"unexpected archive member {name!r}: an import holds "
                                       "meta.json, db.sql and files/ only")
@@ -1371,29 +1602,43 @@ def validate_import(archive: Path) -> dict:
     if prefix is None:
         raise Refused("db.sql creates no WordPress options table: not a WordPress dump")
     source_url = meta.get("source_url") or url
-    if not isinstance(source_url, str) or not re.fullmatch(r"https?://[^\s'\"]+", source_url):
+    if not isinstance(source_url, str) or not SOURCE_URL_RE.fullmatch(source_url):
         raise Refused("no source URL: add meta.json with source_url, or a dump whose "
                       "options hold siteurl")
     return {"source_url": source_url.rstrip("/"), "prefix": prefix, "members": members,
             "format": meta.get("format")}
 
 
-def scan_dump(member) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+def scan_dump(member, guard: str) -> tuple[str | None, str | None]:  # type: ignore[no-untyped-def]
+    """The dump's table prefix and site URL, and the SQL check's verdict (run as
+    ``nobody``: it only reads), before anything is created for the import."""
     prefix = url = None
     tail = b""
-    while chunk := member.read(1 << 20):
-        lines = (tail + chunk).split(b"\n")
-        tail = lines.pop()
-        for line in lines:
-            if SHELL_LINE.match(line):
-                raise Refused("db.sql contains a client command, not SQL: "
-                              f"{line[:60].decode(errors='replace')!r}")
-            if prefix is None and (found := OPTIONS_TABLE.search(line)):
-                prefix = found.group(1).decode()
-            if url is None and (found := SITEURL.search(line)):
-                url = found.group(1).decode()
-    if tail and SHELL_LINE.match(tail):
-        raise Refused("db.sql contains a client command, not SQL")
+    check = subprocess.Popen(["runuser", "-u", "nobody", "--", "python3", guard, "--check"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    assert check.stdin is not None and check.stderr is not None
+    try:
+        while chunk := member.read(1 << 20):
+            check.stdin.write(chunk)
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                if prefix is None and (found := OPTIONS_TABLE.search(line)):
+                    prefix = found.group(1).decode()
+                if url is None and (found := SITEURL.search(line)):
+                    url = found.group(1).decode()
+        check.stdin.close()
+    except BrokenPipeError:
+        pass  # the check stopped at a refused statement
+    said = check.stderr.read().decode(errors="replace").splitlines()
+    if check.wait() != 0:
+        refused = [line for line in said if line.startswith("sqlguard: refused: ")]
+        raise Refused("db.sql: " + (refused[-1][len("sqlguard: refused: "):] if refused
+                                    else "the SQL check failed: " + " ".join(said)[-500:]))
+    for line in said:
+        if line.startswith("sqlguard: "):
+            say(line[len("sqlguard: "):])
     if prefix is not None and not PREFIX_RE.fullmatch(prefix):
         raise Refused(f"table prefix {prefix!r} is not valid")
     return prefix, url
@@ -1453,11 +1698,10 @@ def cmd_promote_tables(data: dict) -> dict:
                                    stdin=dump.stdout, stdout=subprocess.PIPE)
         assert dump.stdout is not None and rewrite.stdout is not None
         dump.stdout.close()
-        load = subprocess.Popen(["mariadb", "--default-character-set=utf8mb4",
-                                 names["scratch_db"]], stdin=rewrite.stdout,
-                                stderr=subprocess.PIPE)
-        rewrite.stdout.close()
-        load_err = load.communicate()[1]
+        with EnvironmentDatabase(env, names["scratch_db"]) as client:
+            load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+            rewrite.stdout.close()
+            load_err = load.communicate()[1]
         dump_err = dump.communicate()[1]
         if dump.returncode or rewrite.wait() or load.returncode:
             raise Failed("copying tables failed: " + (dump_err + load_err).decode(
@@ -1549,7 +1793,9 @@ COMMANDS = {
 }
 # Their stdin/stdout carry the data: the input comes as the argument after the command.
 STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream,
-                   "import-stage": cmd_import_stage, "take-result": cmd_take_result}
+                   "import-stage": cmd_import_stage, "take-result": cmd_take_result,
+                   "unpack": cmd_unpack, "extract": cmd_extract}
+AS_ENVIRONMENT_USER = {"unpack", "extract"}  # run by root through runuser, never as root
 
 
 def main(argv: list[str]) -> int:
@@ -1560,8 +1806,9 @@ def main(argv: list[str]) -> int:
         print(f"usage: envctl.py {{{'|'.join(COMMANDS)}}} < input.json\n"
               f"       envctl.py {{{'|'.join(STREAM_COMMANDS)}}} INPUT_JSON", file=sys.stderr)
         return 2
-    if os.geteuid() != 0:
-        print("envctl: must run as root", file=sys.stderr)
+    if (os.geteuid() == 0) == (argv[1] in AS_ENVIRONMENT_USER):
+        print("envctl: must run as root" if os.geteuid() else
+              f"envctl: {argv[1]} must run as the environment's user", file=sys.stderr)
         return 2
     try:
         data = json.loads(argv[2] if streaming else (sys.stdin.read() or "{}"))

@@ -80,7 +80,7 @@ async def stage_backup(ctx: JobContext, env: Environment, backup: Backup) -> Non
     session = await ctx.session()
     paths = {n: await session.upload_helper(n, c) for n, c in common.HELPERS.items()}
     data = {**common.env_inputs(env), "release": name, "restore_id": ctx.job.id[:8],
-            "replacer": paths["search_replace.py"]}
+            "replacer": paths["search_replace.py"], "sqlguard": paths["sqlguard.py"]}
     answer = bytearray()
 
     async def collect(chunk: bytes) -> None:

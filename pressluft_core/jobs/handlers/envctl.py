@@ -26,6 +26,7 @@ HELPERS = {
     "envctl.py": (NODE_DIR / "envctl.py").read_bytes(),
     "wp_helper.php": (NODE_DIR / "wp_helper.php").read_bytes(),
     "search_replace.py": Path(search_replace.__file__).read_bytes(),
+    "sqlguard.py": (NODE_DIR / "sqlguard.py").read_bytes(),
 }
 RESULT_PREFIX = "result: "
 RESULT_FILE_PREFIX = "result-file: "
@@ -101,7 +102,8 @@ async def envctl(ctx: JobContext, command: str, data: dict[str, Any],
     session = await ctx.session()
     paths = {name: await session.upload_helper(name, content)
              for name, content in HELPERS.items()}
-    data = {**data, "wp_helper": paths["wp_helper.php"], "replacer": paths["search_replace.py"]}
+    data = {**data, "wp_helper": paths["wp_helper.php"], "replacer": paths["search_replace.py"],
+            "sqlguard": paths["sqlguard.py"]}
     result = await ctx.run(["python3", paths["envctl.py"], command],
                            input=json.dumps(data).encode(), sudo=True, ok_exit=(0, 1, 2))
     lines = result.output_tail.splitlines()

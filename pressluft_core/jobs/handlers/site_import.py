@@ -54,15 +54,17 @@ async def _stage(ctx: JobContext) -> None:
     if not source.startswith(("http://", "https://")) and not Path(source).is_file():
         raise JobFailure("PRECONDITION", f"the archive {source} is gone")
     session = await ctx.session()
-    envctl_path = await session.upload_helper("envctl.py", common.HELPERS["envctl.py"])
+    paths = {name: await session.upload_helper(name, common.HELPERS[name])
+             for name in ("envctl.py", "sqlguard.py")}
     said = bytearray()
 
     async def collect(chunk: bytes) -> None:
         said.extend(chunk[-65536:])
 
     try:
-        status = await ctx.stream(["python3", envctl_path, "import-stage",
-                                   json.dumps({"import_id": _import_id(ctx)})],
+        status = await ctx.stream(["python3", paths["envctl.py"], "import-stage",
+                                   json.dumps({"import_id": _import_id(ctx),
+                                               "sqlguard": paths["sqlguard.py"]})],
                                   on_stdout=collect, stdin=archive_chunks(source))
     except OSError as exc:
         raise JobFailure("STEP_RETRYABLE", f"could not read {source}: {exc}") from None
