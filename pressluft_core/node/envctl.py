@@ -297,6 +297,8 @@ def safe_extract(archive: Path, dest: Path) -> None:
     def check(name: str, link: str | None = None) -> None:
         if name.startswith("/") or ".." in Path(name).parts or "\0" in name:
             raise Refused(f"archive member {name!r} would be written outside the release")
+        if re.search(r"[\x00-\x1f\x7f]", name):
+            raise Refused(f"archive member {name!r} has a control character in its name")
         if link is not None:
             target = os.path.normpath(os.path.join(dest_real, os.path.dirname(name), link))
             if link.startswith("/") or not (target + "/").startswith(dest_real + "/"):
@@ -318,6 +320,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
         archive = plain
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
+        tree = TreeGuard()
         for member in members:
             if member.issym():
                 check(member.name, member.linkname)
@@ -328,6 +331,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
                 check(member.name)
             else:
                 raise Refused(f"archive member {member.name!r} is a device or fifo")
+            tree.check_links(member)
         for member in members:
             member.mode = (member.mode | 0o644) & 0o755
             member.uid = member.gid = 0
@@ -1204,6 +1208,32 @@ def check_member(member: tarfile.TarInfo) -> None:
         raise Refused(f"archive member {name!r} is not a file, directory or symlink")
 
 
+class TreeGuard:
+    """:func:`check_member` plus what only the whole archive shows: a symlink may point at
+    its own directory or below (no ``..``), and nothing is written through one. Otherwise
+    ``d -> .`` then ``e -> d/d/../..`` passes a per-member check and ``e/x`` lands above
+    the tree."""
+
+    def __init__(self) -> None:
+        self.links: set[str] = set()
+
+    def check(self, member: tarfile.TarInfo) -> None:
+        check_member(member)
+        self.check_links(member)
+
+    def check_links(self, member: tarfile.TarInfo) -> None:
+        parts = Path(member.name).parts
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in self.links:
+                raise Refused(f"archive member {member.name!r} would be written through the "
+                              f"symlink {'/'.join(parts[:depth])!r}")
+        if member.issym():
+            if ".." in Path(member.linkname).parts:
+                raise Refused(f"archive member {member.name!r} links upwards "
+                              f"({member.linkname})")
+            self.links.add("/".join(parts))
+
+
 UNSAFE_SKIP_SQL_CHECK = "PRESSLUFT_UNSAFE_SKIP_SQL_CHECK"  # tests only: never set by a job
 DISK_RESERVE = 1 << 30
 
@@ -1273,9 +1303,10 @@ def cmd_unpack(data: dict) -> dict:
     on stdin, each checked again, extracted into the two directories it was given."""
     dests = {"code": Path(str(data.get("code"))), "uploads": Path(str(data.get("uploads")))}
     extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+    tree = TreeGuard()
     with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tf:
         for member in tf:
-            check_member(member)
+            tree.check(member)
             top, _, rel = member.name.partition("/")
             if top not in dests:
                 raise Refused(f"unexpected member {member.name!r}")
@@ -1336,6 +1367,7 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
     meta: dict = dict(data.get("meta") or {})
     has = {"db": False, "files": False}
     files: Unpacker | None = None
+    tree = TreeGuard()
     assert unpack.stdout is not None
     try:
         with tarfile.open(fileobj=unpack.stdout, mode="r|") as tf:
@@ -1344,7 +1376,7 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
                     member.name = member.name[2:]
                 if member.name in ("", "."):
                     continue
-                check_member(member)
+                tree.check(member)
                 if member.name == "meta.json":
                     meta = {**json.loads(tf.extractfile(member).read()),  # type: ignore[union-attr]
                             **meta}
@@ -1563,6 +1595,7 @@ def validate_import(archive: Path, guard: str, limit: object = None) -> dict:
     members = 0
     unpacked = 0
     limit = int(limit) if limit else MAX_UNPACKED_BYTES
+    tree = TreeGuard()
     seen_db = False
     with open(archive, "rb") as handle:
         unpack = subprocess.Popen(argv, stdin=handle, stdout=subprocess.PIPE,
@@ -1583,7 +1616,7 @@ def validate_import(archive: Path, guard: str, limit: object = None) -> dict:
                                       f"MiB (at {name!r}): refused before anything is "
                                       "written")
                     member.name = name
-                    check_member(member)
+                    tree.check(member)
                     if name == "meta.json":
                         meta = json.loads(tf.extractfile(member).read() or b"{}")  # type: ignore[union-attr]
                     elif name == "db.sql":

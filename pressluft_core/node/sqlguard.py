@@ -115,6 +115,7 @@ class DumpGuard:
         self.text = bytearray()   # the same with string contents (SQL mode literals)
         self.streaming = False    # INSERT/REPLACE: bytes go out as they are read
         self.database: str | None = None
+        self.wrote = False        # a statement that writes tables went through
         self.told: set[str] = set()
         self.tail = b""
         self.first_done = False
@@ -383,6 +384,7 @@ class DumpGuard:
     def _end_statement(self, end: int) -> None:
         head = self.head.decode(errors="replace").strip()
         if self.streaming:
+            self.wrote = True
             self._emit(self.buf[self.start:end])
         elif head:
             keep = self._judge(head, self.text.decode(errors="replace").strip())
@@ -413,6 +415,9 @@ class DumpGuard:
                 self._refuse(why)
         if (found := DATABASE_STMT.match(head)) is not None:
             name = found.group(1).strip("`").replace("``", "`")
+            if self.database is None and self.wrote:
+                self._refuse(f"switches to the database {name!r} after the dump wrote tables "
+                             "(a dump names its database before its tables)")
             if self.database is None:
                 self.database = name
             elif name != self.database:
@@ -422,6 +427,8 @@ class DumpGuard:
                        "dropped: it is imported into this environment's own database "
                        f"(first at line {self.stmt_line}: {self._show(head)})")
             return False
+        if first not in ("set", "start", "begin", "commit", "rollback", "select"):
+            self.wrote = True
         if first == "set":
             if (found := UNSAFE_CHARSET.search(text)) is not None:
                 self._refuse(f"switches to the character set {found.group(0)}, in which a "

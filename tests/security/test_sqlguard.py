@@ -40,6 +40,7 @@ def guard(dump: bytes, chunk: int = 1 << 20) -> tuple[bytes, list[str]]:
 HOSTILE = [
     (b"USE `wpother`;\nDROP TABLE `wp_posts`;\nUSE `wpthird`;\n", 3, "second database"),
     (b"DROP DATABASE `wpother`;\n", 1, "drops a database"),
+    (TABLE + b"USE `wpother`;\nDROP TABLE `wp_posts`;\n", 2, "after the dump wrote tables"),
     (b"CREATE USER 'evil'@'%' IDENTIFIED BY 'x';\n", 1, "database user"),
     (b"ALTER USER 'root'@'localhost' IDENTIFIED BY 'x';\n", 1, "database user"),
     (b"DROP USER 'wpother'@'localhost';\n", 1, "database user"),

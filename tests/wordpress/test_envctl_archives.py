@@ -89,3 +89,27 @@ def test_zip_traversal_and_symlinks_are_refused(tmp_path: Path) -> None:
     with pytest.raises(envctl.Refused, match="symlink"):
         envctl.safe_extract(link, dest)
     assert list(dest.iterdir()) == []
+
+
+def test_a_symlink_chain_that_resolves_above_the_tree_is_refused(tmp_path: Path) -> None:
+    """Each link looks inside on its own (``d -> .``, ``e -> d/d/../..`` normalizes to the
+    tree), together they point above it; a member written through ``e`` would escape."""
+    archive = make_tar(tmp_path / "chain.tar.gz", info("themes/d", tarfile.SYMTYPE, "."),
+                       info("themes/e", tarfile.SYMTYPE, "d/d/../.."), info("themes/e/x"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(envctl.Refused, match="links upwards"):
+        envctl.safe_extract(archive, dest)
+    through = make_tar(tmp_path / "through.tar.gz", info("themes/d", tarfile.SYMTYPE, "sub"),
+                       info("themes/d/x.php"))
+    with pytest.raises(envctl.Refused, match="through the symlink 'themes/d'"):
+        envctl.safe_extract(through, dest)
+    assert not any(dest.iterdir())
+
+
+def test_a_newline_in_a_member_name_is_refused(tmp_path: Path) -> None:
+    archive = make_tar(tmp_path / "nl.tar.gz", info("themes/a\nb.php"))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(envctl.Refused, match="control character"):
+        envctl.safe_extract(archive, dest)
