@@ -921,7 +921,7 @@ def composer_install(env: Env, src: Path) -> None:
         return
     as_user(env, ["composer", "install", "--no-dev", "--no-interaction", "--no-scripts",
                   "--no-plugins", "--prefer-dist", "--working-dir", str(src)],
-            env={"COMPOSER_HOME": str(src.parent / "composer")}, timeout=1200)
+            extra={"COMPOSER_HOME": str(src.parent / "composer")}, timeout=1200)
     say("composer install done")
 
 
@@ -945,27 +945,30 @@ def cmd_release_from_git(data: dict) -> dict:
             or ref.startswith("-") or ".." in ref:
         raise Refused(f"ref {ref!r} is not valid")
     git_env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "/bin/true",
-               "GIT_CONFIG_NOSYSTEM": "1", "GIT_PROTOCOL_FROM_USER": "0",
+               "GIT_CONFIG_NOSYSTEM": "1",
                "GIT_SSH_COMMAND": "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new"}
-    git = ["git", "-c", "safe.directory=*", "-c", "protocol.ext.allow=never", "-c",
-           "core.hooksPath=/dev/null"]
+    git = ["git", "-c", "protocol.ext.allow=never", "-c", "core.hooksPath=/dev/null"]
     with user_workdir(env) as work:
         src = work / "src"
+        # A repository on the node belongs to someone else; git before 2.40 reads
+        # safe.directory only from the global file, not from -c.
+        (work / "gitconfig").write_text("[safe]\n\tdirectory = *\n")
+        git_env["GIT_CONFIG_GLOBAL"] = str(work / "gitconfig")
         say(f"cloning {repo} (as {env.user})")
         as_user(env, [*git, "clone", "--quiet", "--no-checkout", "--", repo, str(src)],
-                env=git_env, timeout=600)
+                extra=git_env, timeout=600)
         commit = ""
         for candidate in (f"origin/{ref}", ref):
             proc = as_user(env, [*git, "-C", str(src), "rev-parse", "--verify", "--quiet",
                                  "--end-of-options", f"{candidate}^{{commit}}"], check=False,
-                           env=git_env)
+                           extra=git_env)
             if proc.returncode == 0:
                 commit = proc.stdout.decode().strip()
                 break
         if not commit:
             raise Failed(f"ref {ref} not found in {repo}")
         as_user(env, [*git, "-C", str(src), "checkout", "--quiet", "--detach", commit],
-                env=git_env)
+                extra=git_env)
         shutil.rmtree(src / ".git")
         say(f"checked out {ref} at {commit}")
         build_from(env, release, src)
@@ -1011,11 +1014,12 @@ def user_workdir(env: Env):  # type: ignore[no-untyped-def]
         shutil.rmtree(work, ignore_errors=True)
 
 
-def as_user(env: Env, argv: list[str], **kwargs) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
-    """``run`` as the environment's user, with a HOME of its own and nothing of root's
-    environment (no root SSH agent, git or composer configuration)."""
+def as_user(env: Env, argv: list[str], extra: dict[str, str] | None = None,
+            **kwargs) -> subprocess.CompletedProcess[bytes]:  # type: ignore[no-untyped-def]
+    """``run`` as the environment's user, with nothing of root's environment (no root SSH
+    agent, git or composer configuration); ``extra`` adds variables."""
     clean = {"PATH": os.environ["PATH"], "HOME": str(env.dir / "tmp"), "LANG": "C.UTF-8",
-             **kwargs.pop("env", {})}
+             **(extra or {})}
     return run(argv, user=env.user, env=clean, **kwargs)
 
 
@@ -1277,6 +1281,7 @@ class Unpacker:
 
     def add(self, member: tarfile.TarInfo, name: str, data) -> None:  # type: ignore[no-untyped-def]
         member.name = name
+        member.pax_headers = {}  # its "path" would override the new name
         member.uid = member.gid = 0
         member.uname = member.gname = ""
         try:
