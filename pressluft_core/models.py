@@ -128,6 +128,7 @@ class Environment(BaseModel):
     expires_at = peewee.TextField(null=True)  # addition (migration 6)
     deleted_at = peewee.TextField(null=True)  # addition (migration 7)
     backup_schedule = peewee.TextField(null=True)  # addition (migration 8)
+    health_expected_text = peewee.TextField(null=True)  # addition (migration 11)
 
     class Meta:
         table_name = "environments"
@@ -147,6 +148,7 @@ class Release(BaseModel):
     health_status = EnumField(enums.RELEASE_HEALTH_STATUS)
     notes = peewee.TextField(null=True)
     created_at = peewee.TextField()
+    health_checks = peewee.TextField(null=True)  # addition (migration 11): JSON verdicts
 
     class Meta:
         table_name = "releases"

@@ -78,6 +78,7 @@ class EnvironmentRecord:
     state_version: int
     expires_at: str | None = None
     backup_schedule: str | None = None
+    health_expected_text: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +150,11 @@ class ReleaseRecord:
     health_status: str
     notes: str | None
     created_at: str
+    health_checks: str | None = None  # JSON: each part's verdict
+
+    @property
+    def checks(self) -> dict[str, str]:
+        return json.loads(self.health_checks) if self.health_checks else {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -134,6 +134,8 @@ class EnvironmentCommands(_ContextProvider):
                 ("releases", app.show_releases, "newest first, the current one marked"),
                 ("update…", app.update_environment, "core, plugins, themes or all" + asks),
                 ("backup schedule…", app.set_backup_schedule, "daily, off or the default"),
+                ("health check text…", app.set_health_text, "what the front page must show "
+                 "(default: the site's title)"),
                 ("regenerate preview URL…", app.regenerate_preview_url,
                  "move to the preview URL the settings give now (asks first)"),
             ]

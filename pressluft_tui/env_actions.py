@@ -67,19 +67,28 @@ class DeploySource:
     git_url: str | None
     git_ref: str | None
     archive: str | None
+    into: str | None = None
+    allow_missing: bool = False
 
     @classmethod
-    def from_form(cls, values: dict[str, str]) -> DeploySource:
+    def from_form(cls, values: dict[str, str], slug: str = "") -> DeploySource:
         """What the form gives (empty fields as None); the core checks it is exactly one
-        source."""
+        source. Allowing a release without the active theme or plugins is confirmed by
+        typing the site's slug."""
         git_url, archive = values["git_url"].strip() or None, values["archive"].strip() or None
+        typed = values.get("allow_missing", "").strip()
+        if typed and typed != slug:
+            raise ValidationError("allow_missing", f"type the site's slug ({slug}) to allow "
+                                                   "a release without the active theme or "
+                                                   "plugins, or leave it empty")
         return cls(git_url, (values["git_ref"].strip() or "main") if git_url else None,
-                   archive)
+                   archive, values.get("into", "").strip() or None, bool(typed))
 
     def describe(self) -> str:
+        where = f" into wp-content/{self.into}" if self.into else ""
         if self.archive:
-            return f"the archive {self.archive} (copied now)"
-        return f"git {self.git_url} at {self.git_ref}"
+            return f"the archive {self.archive} (copied now){where}"
+        return f"git {self.git_url} at {self.git_ref}{where}"
 
 
 CLONE_NOTE = ("Copies code, uploads and database (URLs rewritten) to a new environment on "
@@ -162,18 +171,22 @@ class EnvironmentActions(_AppBase):
     def _ask_deploy(self, target: Target) -> None:
         fields = [Field("git_url", "Git repository (https://, ssh://, user@host:path …)"),
                   Field("git_ref", "Branch, tag or commit", "main"),
-                  Field("archive", "… or an archive here (.tar.gz, .tgz, .tar.zst, .zip)")]
+                  Field("archive", "… or an archive here (.tar.gz, .tgz, .tar.zst, .zip)"),
+                  Field("into", "Into (a repository that is one theme or plugin: "
+                                "themes/NAME, plugins/NAME)"),
+                  Field("allow_missing", "Allow a release without the active theme or "
+                                         "plugins: type the site's slug")]
 
         to_confirm: list[DeploySource] = []
 
         def submit(values: dict[str, str]) -> None:
             """In the form's worker: a refused source keeps the form open. Production is
             deployed only after the confirmation, so the source is checked here first."""
-            source = DeploySource.from_form(values)
+            source = DeploySource.from_form(values, target.site.slug)
             if target.production:
                 self.core.environments.check_deploy_source(
                     self.token or "", git_url=source.git_url, git_ref=source.git_ref,
-                    archive=source.archive)
+                    archive=source.archive, into=source.into)
                 to_confirm.append(source)
             else:
                 self._deploy_now(target, source)
@@ -188,8 +201,11 @@ class EnvironmentActions(_AppBase):
     def _confirm_deploy(self, target: Target, source: DeploySource) -> None:
         lines = [f"{target.label} · {target.env.preview_url}",
                  f"from {source.describe()}",
-                 "builds a new release beside the current one, then switches production "
-                 "to it",
+                 "builds a new release beside the current one: each theme, plugin and "
+                 "mu-plugin in it replaces its namesake, everything else is kept; refused "
+                 "before the switch when it lacks the active theme or an active plugin"
+                 + (" (allowed: typed)" if source.allow_missing else ""),
+                 "then switches production to it",
                  "if its health check fails, production switches straight back to release "
                  f"{release_name(target.current)}"]
 
@@ -207,7 +223,8 @@ class EnvironmentActions(_AppBase):
     def _deploy_now(self, target: Target, source: DeploySource) -> None:
         job = self.core.environments.deploy(self.token or "", target.site.id, target.env.id,
                                             git_url=source.git_url, git_ref=source.git_ref,
-                                            archive=source.archive)
+                                            archive=source.archive, into=source.into,
+                                            allow_missing=source.allow_missing)
         self.tell(f"deploying to {target.label}: {job.job_type} job {job.id[:8]} queued "
                   "(see Jobs)")
 

@@ -211,6 +211,26 @@ class MaintenanceActions(_Base):
                   + (" (the default)" if env.backup_schedule is None else ""))
 
 
+    # -- health check's expected text ----------------------------------------------------
+
+    def set_health_text(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._ask_health_text)
+
+    def _ask_health_text(self, target: Target) -> None:
+        def submit(values: dict[str, str]) -> None:
+            env = self.core.environments.set_health_text(self.token or "", target.site.id,
+                                                         target.env.id, values["text"])
+            self.tell(f"{target.label}: the health check looks for "
+                      f"{env.health_expected_text or 'the site title'!r}")
+
+        self.push_screen(FormScreen(f"Health check of {target.label}", [
+            Field("text", "Text expected on the front page",
+                  target.env.health_expected_text or "")],
+            "Besides HTTP 200, a whole page (</html>) without PHP errors, wp-login.php and "
+            "the database, the health check looks for this text on the front page. Empty: "
+            "the site's title.", submit=submit))
+
+
 def _what(scope: str) -> str:
     return {"all": "WordPress core, plugins and themes", "core": "WordPress core",
             "plugins": "the plugins", "themes": "the themes"}[scope]

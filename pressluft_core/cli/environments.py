@@ -11,6 +11,7 @@ from pressluft_core.app import Pressluft
 from pressluft_core.cli import output
 from pressluft_core.cli.handlers import _session
 from pressluft_core.cli.runner import run_now
+from pressluft_core.errors import ValidationError
 from pressluft_core.records import JobRecord
 
 
@@ -63,9 +64,22 @@ def env_clone(args: argparse.Namespace) -> int:
 
 def env_deploy(args: argparse.Namespace) -> int:
     app, token = _session(args)
+    if args.allow_missing is not None and args.allow_missing != args.site:
+        raise ValidationError("allow_missing", f"type the site's slug ({args.site}) to "
+                                               "allow a release without the active theme or "
+                                               "plugins")
     job = app.environments.deploy(token, args.site, args.env, git_url=args.git,
-                                  git_ref=args.ref, archive=args.archive)
+                                  git_ref=args.ref, archive=args.archive, into=args.into,
+                                  allow_missing=args.allow_missing is not None)
     return _queued(app, job, args, f"deploy {args.site}/{args.env}")
+
+
+def env_health_text(args: argparse.Namespace) -> int:
+    app, token = _session(args)
+    record = app.environments.set_health_text(token, args.site, args.env, args.text)
+    print(f"health check of {args.site}/{args.env} looks for "
+          f"{record.health_expected_text or 'the site title'!r} on the front page")
+    return 0
 
 
 def env_rollback(args: argparse.Namespace) -> int:
@@ -192,12 +206,23 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
                  json_output=True)
     _site_env(deploy)
     source = deploy.add_mutually_exclusive_group(required=True)
-    source.add_argument("--git", metavar="URL", help="repository whose top-level entries "
-                        "replace the same ones in wp-content (themes/, plugins/, …)")
+    source.add_argument("--git", metavar="URL", help="repository laid out like wp-content: "
+                        "each theme, plugin and mu-plugin in it replaces its namesake, the "
+                        "rest is kept")
     source.add_argument("--archive", metavar="PATH", help=".tar.gz, .tar.zst or .zip laid "
                         "out like wp-content")
     deploy.add_argument("--ref", help="branch, tag or commit (default main)")
+    deploy.add_argument("--into", metavar="themes/NAME", help="the repository is one theme "
+                        "or plugin: where it goes (themes/NAME, plugins/NAME, "
+                        "mu-plugins/NAME)")
+    deploy.add_argument("--allow-missing", metavar="SITE", help="deploy even when the "
+                        "release lacks the active theme or an active plugin (type the site's "
+                        "slug)")
     _wait(deploy)
+    text = add(env, "health-text", env_health_text, "text the health check expects on the "
+               "front page (empty: the site's title)")
+    _site_env(text)
+    text.add_argument("text", help="the text, or '' for the site's title")
 
     for name, handler, text in (
             ("rollback", env_rollback, "switch back to the previous healthy release"),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import grp
 import hashlib
+import html
 import json
 import os
 import pwd
@@ -687,20 +688,82 @@ def cmd_activate(data: dict) -> dict:
     return {"previous": previous}
 
 
+FATAL_MARKERS = ("There has been a critical error on this website",
+                 "Fatal error</b>:", "Fatal error: ", "Parse error</b>:", "Parse error: ",
+                 "Uncaught Error", "Error establishing a database connection")
+LOG_FATAL = re.compile(r"PHP (Fatal|Parse) error|PHP Fatal|Uncaught ")
+MAX_BODY = 8 * 1024 * 1024
+
+
+def fetch(env: Env, path: str, timeout: float) -> tuple[str, float, bytes]:
+    """GET ``path`` from nginx on this node with the environment's host name, redirects
+    not followed: (status, seconds, body)."""
+    port = 443 if env.url.startswith("https://") else 80
+    with tempfile.NamedTemporaryFile() as body:
+        proc = run(["curl", "-s", "-k", "-o", body.name, "-w", "%{http_code} %{time_total}",
+                    "--max-time", str(timeout), "--max-filesize", str(MAX_BODY),
+                    "-H", "User-Agent: Pressluft-Health/1", "--resolve",
+                    f"{env.server_name}:{port}:127.0.0.1", f"{env.url}{path}"], check=False)
+        code, _, took = proc.stdout.decode().strip().partition(" ")
+        return code or "000", float(took or 0), Path(body.name).read_bytes()
+
+
+def loose(text: str) -> str:
+    """Letters and digits only, lower-case: WordPress escapes and texturizes a title
+    (``&amp;``, curly quotes, dashes) before it reaches the page."""
+    return re.sub(r"[\W_]+", "", html.unescape(text)).lower()
+
+
+def page_verdict(code: str, took: float, body: bytes, expected: str, limit: float) -> str:
+    """``ok`` for a WordPress page, else what is wrong with the evidence."""
+    size = len(body)
+    text = body.decode(errors="replace")
+    error = next((marker for marker in FATAL_MARKERS if marker in text), None)
+    if error is not None:
+        start = text.find(error)
+        evidence = " ".join(re.sub(r"<[^>]+>", " ", text[start:start + 200]).split())
+        return f"HTTP {code}, {size} bytes, a PHP error on the page: {evidence[:160]!r}"
+    if code != "200":
+        return f"HTTP {code} ({size} bytes)"
+    if not text.strip():
+        return "HTTP 200 with an empty body (a white screen)"
+    if "</html>" not in text.lower():
+        return f"HTTP 200, {size} bytes without </html> (the page stopped part-way)"
+    if expected and loose(expected) not in loose(text):
+        return f"HTTP 200, {size} bytes, but {expected!r} is not on the page"
+    if took > limit:
+        return f"HTTP 200 after {took:.1f} s (the limit is {limit:g} s)"
+    return "ok"
+
+
+def new_fatal_lines(log: Path, offset: int) -> list[str]:
+    if not log.is_file():
+        return []
+    with open(log, "rb") as handle:
+        handle.seek(offset if offset <= log.stat().st_size else 0)
+        text = handle.read(1 << 20).decode(errors="replace")
+    return [line.strip()[:300] for line in text.splitlines() if LOG_FATAL.search(line)]
+
+
 def cmd_health(data: dict) -> dict:
-    """HTTP 200 from nginx on this node, WordPress installed, a DB query: each at most
-    ``timeout`` seconds, retried once."""
+    """Whether the environment serves WordPress, told truthfully (issue 19): the front page
+    answers 200 with a WordPress page (not empty, ends with ``</html>``, no PHP error or
+    "critical error" text, the site's title or the operator's expected text on it, within
+    ``max_seconds``), ``wp-login.php`` answers 200, WordPress loads with its theme and
+    plugins and queries its database, and no new PHP fatal error reached the environment's
+    error log meanwhile. ``rounds`` checks a few seconds apart (two after a switch): every
+    round must pass. Each part's verdict comes back with its evidence."""
     env = Env(data)
     timeout = float(data.get("timeout", 10))
+    limit = float(data.get("max_seconds") or 5)
+    rounds = max(1, min(int(data.get("rounds") or 1), 5))
+    gap = float(data.get("gap_seconds", 2))
     helper = install_lib(data.get("wp_helper"), "wp_helper.php")
-    port = 443 if env.url.startswith("https://") else 80
+    log = env.dir / "logs" / "php-error.log"
+    offset = log.stat().st_size if log.is_file() else 0
     checks: dict[str, str] = {}
-    for attempt in (1, 2):
-        proc = run(["curl", "-s", "-k", "-o", "/dev/null", "-w", "%{http_code}",
-                    "--max-time", str(timeout), "--resolve",
-                    f"{env.server_name}:{port}:127.0.0.1", f"{env.url}/"], check=False)
-        code = proc.stdout.decode().strip() or "000"
-        checks["http"] = "ok" if code == "200" else f"HTTP {code}"
+    for number in range(1, rounds + 1):
+        found: dict[str, str] = {}
         try:
             status = run(["php", helper, str(env.current), "status"], user=env.user,
                          input=json.dumps({"url": env.url}).encode(), timeout=timeout,
@@ -708,17 +771,31 @@ def cmd_health(data: dict) -> dict:
             answer = last_json(status.stdout)
             error = status.stderr.decode(errors="replace").strip().splitlines()
             why = error[-1][:300] if error else f"exit {status.returncode}"
-            checks["installed"] = "ok" if answer.get("installed") else f"no: {why}"
-            checks["db"] = "ok" if answer.get("db") else f"no: {why}"
+            found["installed"] = "ok" if answer.get("installed") else f"no: {why}"
+            found["db"] = "ok" if answer.get("db") else f"no: {why}"
         except subprocess.TimeoutExpired:
-            checks["installed"] = checks["db"] = f"no answer within {timeout:g} s"
-        if all(v == "ok" for v in checks.values()):
-            break
-        if attempt == 1:
-            say("health: " + ", ".join(f"{k} {v}" for k, v in checks.items()) + "; retrying")
+            answer = {}
+            found["installed"] = found["db"] = f"no answer within {timeout:g} s"
+        expected = str(data.get("expected_text") or answer.get("name") or "")
+        for attempt in (1, 2):  # a connection that did not answer is tried once more
+            code, took, body = fetch(env, "/", timeout)
+            if code != "000" or attempt == 2:
+                break
             time.sleep(1)
+        found["page"] = page_verdict(code, took, body, expected, limit)
+        code, _, body = fetch(env, "/wp-login.php", timeout)
+        found["login"] = "ok" if code == "200" and b"user_login" in body else \
+            f"HTTP {code} ({len(body)} bytes)"
+        fatal = new_fatal_lines(log, offset)
+        found["php_log"] = "ok" if not fatal else f"new PHP fatal error: {fatal[-1]}"
+        for name, verdict in found.items():
+            if checks.get(name, "ok") == "ok":
+                checks[name] = verdict
+        say(f"health round {number}/{rounds}: " + ", ".join(f"{k} {v}" for k, v in
+                                                            found.items()))
+        if number < rounds:
+            time.sleep(gap)
     healthy = all(v == "ok" for v in checks.values())
-    say("health: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
     return {"healthy": healthy, "checks": checks}
 
 
@@ -892,25 +969,98 @@ def cmd_clone(data: dict) -> dict:
     return {"path": str(release)}
 
 
-def overlay(src: Path, building: Path) -> list[str]:
-    """Each top-level entry of a deployed tree replaces the same entry of ``wp-content``;
-    everything else the release had stays."""
+CONTAINERS = ("themes", "plugins", "mu-plugins")
+INTO_RE = re.compile(r"(themes|plugins|mu-plugins)/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+def overlay(src: Path, building: Path, into: object = None) -> dict:
+    """Merge a deployed tree into ``wp-content`` at the level operators think in: each
+    theme under ``themes/``, each plugin under ``plugins/``, each mu-plugin replaces the
+    same-named entry; any other top-level entry replaces its namesake; everything the tree
+    does not mention is kept (``uploads`` is never touched). With ``into``
+    (``themes/NAME``), the whole tree is that one theme or plugin. Returns the plan."""
     content = building / "wp-content"
-    replaced = []
-    for entry in sorted(src.iterdir()):
-        if entry.name in (".git", "uploads"):
-            continue
-        target = content / entry.name
+    if into is not None:
+        if not isinstance(into, str) or not INTO_RE.fullmatch(into):
+            raise Refused(f"into {into!r} is not themes/NAME, plugins/NAME or "
+                          "mu-plugins/NAME")
+        entries = [(into, src)]
+    else:
+        refuse_single_package(src)
+        entries = []
+        for entry in sorted(src.iterdir()):
+            if entry.name in (".git", "uploads"):
+                continue
+            if entry.name in CONTAINERS and entry.is_dir() and not entry.is_symlink():
+                entries += [(f"{entry.name}/{child.name}", child)
+                            for child in sorted(entry.iterdir())]
+            else:
+                entries.append((entry.name, entry))
+    plan: dict[str, list[str]] = {"added": [], "replaced": [], "kept": []}
+    for rel, source in entries:
+        target = content / rel
+        existed = target.is_symlink() or target.exists()
         if target.is_symlink() or target.is_file():
             target.unlink()
         elif target.is_dir():
             shutil.rmtree(target)
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.copytree(entry, target, symlinks=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir() and not source.is_symlink():
+            shutil.copytree(source, target, symlinks=True,
+                            ignore=shutil.ignore_patterns(".git") if into else None)
         else:
-            shutil.copy2(entry, target, follow_symlinks=False)
-        replaced.append(entry.name)
-    return replaced
+            shutil.copy2(source, target, follow_symlinks=False)
+        plan["replaced" if existed else "added"].append(rel)
+    mentioned = {rel for rel, _ in entries}
+    for container in CONTAINERS:
+        if (content / container).is_dir():
+            plan["kept"] += [f"{container}/{child.name}"
+                             for child in sorted((content / container).iterdir())
+                             if f"{container}/{child.name}" not in mentioned]
+    return plan
+
+
+def refuse_single_package(src: Path) -> None:
+    """A repository that is one theme or plugin (style.css or a plugin header at its root)
+    would spill its files into ``wp-content``: it needs ``into``."""
+    if any((src / name).is_dir() for name in CONTAINERS):
+        return
+    style = src / "style.css"
+    if style.is_file() and (found := re.search(r"Theme Name:\s*(.+)", style.read_text(
+            errors="replace")[:8192])):
+        raise Refused(f"the repository is one theme ({found.group(1).strip()}: style.css at "
+                      f"its root): deploy it into themes/{slug_of(found.group(1))}")
+    for php in sorted(src.glob("*.php")):
+        if (found := re.search(r"Plugin Name:\s*(.+)", php.read_text(errors="replace")[:8192])):
+            raise Refused(f"the repository is one plugin ({found.group(1).strip()}: {php.name} "
+                          f"at its root): deploy it into plugins/{slug_of(found.group(1))}")
+
+
+def slug_of(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.strip().lower()).strip("-")[:60] or "package"
+
+
+def active_code(env: Env) -> dict:
+    """The theme (stylesheet and template) and plugins WordPress runs now."""
+    prefix = table_prefix(env)
+    rows = mysql(f"SELECT option_name, option_value FROM `{prefix}options` WHERE option_name "
+                 "IN ('template', 'stylesheet', 'active_plugins')", env.db_name)
+    values = dict(line.split("\t", 1) for line in rows.splitlines() if "\t" in line)
+    plugins = re.findall(r's:[0-9]+:"([^"]+)"', values.get("active_plugins", ""))
+    return {"themes": sorted({values[k] for k in ("stylesheet", "template") if values.get(k)}),
+            "plugins": plugins}
+
+
+def missing_active_code(env: Env, building: Path) -> list[str]:
+    """What the new release lacks of the active theme and plugins, in words."""
+    content = building / "wp-content"
+    active = active_code(env)
+    missing = [f"the active theme {theme!r} (themes/{theme}/style.css)"
+               for theme in active["themes"]
+               if not (content / "themes" / theme / "style.css").is_file()]
+    missing += [f"the active plugin {plugin!r} (plugins/{plugin})"
+                for plugin in active["plugins"] if not (content / "plugins" / plugin).is_file()]
+    return missing
 
 
 def composer_install(env: Env, src: Path) -> None:
@@ -925,14 +1075,29 @@ def composer_install(env: Env, src: Path) -> None:
     say("composer install done")
 
 
-def build_from(env: Env, release: Path, src: Path) -> list[str]:
+def build_from(env: Env, release: Path, src: Path, data: dict) -> dict:
+    """The new release: the current one with the tree merged in. Refused before anything
+    serves it when it lacks the active theme or an active plugin (unless the operator
+    allowed that)."""
     composer_install(env, src)
     building = fresh_building_dir(env, release)
     copy_current(env, building)
-    replaced = overlay(src, building)
+    try:
+        plan = overlay(src, building, data.get("into") or None)
+        missing = missing_active_code(env, building)
+        if missing and not data.get("allow_missing"):
+            raise Refused("the new release lacks " + " and ".join(missing) + ": deactivate "
+                          "it first, or deploy again allowing it")
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    for line in missing:
+        say(f"warning: the release lacks {line} (allowed by the operator)")
     finish_release(env, building, release)
-    say(f"built release {release.name}: wp-content/{{{','.join(replaced)}}} replaced")
-    return replaced
+    for kind in ("added", "replaced", "kept"):
+        say(f"{kind}: {', '.join(plan[kind]) or '-'}")
+    say(f"built release {release.name}")
+    return plan
 
 
 def cmd_release_from_git(data: dict) -> dict:
@@ -971,8 +1136,8 @@ def cmd_release_from_git(data: dict) -> dict:
                 extra=git_env)
         shutil.rmtree(src / ".git")
         say(f"checked out {ref} at {commit}")
-        build_from(env, release, src)
-    return {"path": str(release), "commit": commit}
+        plan = build_from(env, release, src, data)
+    return {"path": str(release), "commit": commit, "plan": plan}
 
 
 def cmd_release_from_archive(data: dict) -> dict:
@@ -990,8 +1155,8 @@ def cmd_release_from_archive(data: dict) -> dict:
         as_user(env, ["python3", install_lib(os.path.abspath(__file__), "envctl.py"),
                       "extract", json.dumps({"archive": str(local), "dest": str(src)})])
         local.unlink()
-        build_from(env, release, src)
-    return {"path": str(release)}
+        plan = build_from(env, release, src, data)
+    return {"path": str(release), "plan": plan}
 
 
 def cmd_extract(data: dict) -> dict:

@@ -123,7 +123,8 @@ if ($command === 'status') {
     require $root . '/wp-load.php';  // exits quietly (redirect to install.php) if not installed
     global $wpdb;
     $db = $wpdb->get_var('SELECT 1') === '1';
-    answer(['installed' => is_blog_installed(), 'db' => $db, 'version' => get_bloginfo('version')]);
+    answer(['installed' => is_blog_installed(), 'db' => $db, 'version' => get_bloginfo('version'),
+            'name' => get_bloginfo('name')]);
     exit($db ? 0 : 1);
 }
 

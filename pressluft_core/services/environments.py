@@ -25,7 +25,12 @@ from pressluft_core.records import (
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Runtime, Service, mutation
 from pressluft_core.services.sites import find_site
-from pressluft_core.wordpress.deploy_source import check_archive, check_git_ref, check_git_url
+from pressluft_core.wordpress.deploy_source import (
+    check_archive,
+    check_git_ref,
+    check_git_url,
+    check_into,
+)
 
 TYPE_ORDER = {"production": 0, "staging": 1, "clone": 2}
 UPDATE_SCOPES = ("core", "plugins", "themes", "all")
@@ -98,12 +103,21 @@ class EnvironmentsService(Service):
     @mutation("env.deploy", "environment", resource_id=lambda job: job.environment_id,
               target="env_ref")
     def deploy(self, actor: Actor, site_ref: str, env_ref: str, *, git_url: str | None = None,
-               git_ref: str | None = None, archive: str | None = None) -> JobRecord:
+               git_ref: str | None = None, archive: str | None = None,
+               into: str | None = None, allow_missing: bool = False) -> JobRecord:
         """Queue ``env_deploy`` from a git repository (URL + ref) or an archive on this
-        machine (copied now, so a later change to the file cannot change the release)."""
+        machine (copied now, so a later change to the file cannot change the release).
+        ``into`` (``themes/NAME``…) places a repository that is one theme or plugin;
+        ``allow_missing`` lets a release without the active theme or plugins through (the
+        caller asked for a typed confirmation)."""
         env = find_environment(site_ref, env_ref)
         _require_active(env, "deployed to")
         payload: dict[str, object] = _deploy_source(git_url, git_ref, archive)
+        extra: dict[str, object] = {}
+        if into:
+            extra["into"] = check_into("into", into)
+        if allow_missing:
+            extra["allow_missing"] = True
         if archive is not None:
             source = str(payload["archive"])
             uploads = self.rt.paths.data_dir / "uploads"
@@ -114,13 +128,28 @@ class EnvironmentsService(Service):
             shutil.copyfile(source, stored)
             payload = {"archive": str(stored), "archive_name": Path(source).name}
         return jobs.enqueue(self.rt, "env_deploy", site_id=env.site_id, environment_id=env.id,
-                            node_id=env.node_id, payload=payload)
+                            node_id=env.node_id, payload={**payload, **extra})
+
+    @mutation("env.health_text", "environment", resource_id=lambda record: record.id,
+              target="env_ref")
+    def set_health_text(self, actor: Actor, site_ref: str, env_ref: str, text: str | None
+                        ) -> EnvironmentRecord:
+        """What the health check looks for on the front page instead of the site's title
+        (empty or None: the title again)."""
+        env = find_environment(site_ref, env_ref)
+        value = validation.display_name("text", text) if text and text.strip() else None
+        update_versioned(Environment, env.id, env.state_version, self.rt.clock,
+                         health_expected_text=value)
+        return from_row(EnvironmentRecord, Environment.get_by_id(env.id))
 
     def check_deploy_source(self, token: str, *, git_url: str | None = None,
-                            git_ref: str | None = None, archive: str | None = None) -> None:
+                            git_ref: str | None = None, archive: str | None = None,
+                            into: str | None = None) -> None:
         """The source checks ``deploy`` makes, for a dialog that confirms before deploying."""
         self.auth.require(token)
         _deploy_source(git_url, git_ref, archive)
+        if into:
+            check_into("into", into)
 
     @mutation("env.rollback", "environment", resource_id=lambda job: job.environment_id,
               target="env_ref")

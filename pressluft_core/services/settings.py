@@ -114,6 +114,16 @@ def _wordpress_source(key: str, value: str) -> str:
     return validation.absolute_path(key, value)
 
 
+def _seconds(key: str, value: str) -> str:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0.1 <= seconds <= 120:
+        raise ValidationError(key, f"{value!r} is not a number of seconds from 0.1 to 120")
+    return f"{seconds:g}"
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     key: str
@@ -133,6 +143,8 @@ SPECS: dict[str, SettingSpec] = {spec.key: spec for spec in [
                 _provider),
     SettingSpec("dns01_credentials_json", "DNS provider API credentials (JSON)",
                 _json_object, secret=True),
+    SettingSpec("health_max_response_seconds", "slowest front page a health check accepts "
+                "(seconds)", _seconds, default="5"),
     SettingSpec("s3_endpoint_url", "S3-compatible endpoint URL (unset: AWS)", _url),
     SettingSpec("s3_bucket", "bucket for backups", _bucket),
     SettingSpec("s3_region", "S3 region", _region, default="us-east-1"),

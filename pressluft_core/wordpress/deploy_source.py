@@ -50,3 +50,14 @@ def check_archive(field: str, path: str) -> str:
         raise ValidationError(field, f"{path!r} is {size // 2**20} MiB; the limit is "
                                      f"{MAX_ARCHIVE_BYTES // 2**20} MiB (deploy from git)")
     return path
+
+
+INTO_RE = re.compile(r"(themes|plugins|mu-plugins)/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+def check_into(field: str, value: str) -> str:
+    """Where a repository that is one theme or plugin goes in wp-content."""
+    if not isinstance(value, str) or not INTO_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not themes/NAME, plugins/NAME or "
+                                     "mu-plugins/NAME")
+    return value

@@ -57,6 +57,8 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                 tooltip="compare production now with this environment's clone baseline"),
         Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
                 tooltip="daily, off or the default (production daily)"),
+        Binding("e", "health_text", "Health check text…", id="env.health_text", show=False,
+                tooltip="text the health check expects on the front page (default: title)"),
         Binding("g", "preview_url", "New preview URL…", id="env.preview_url", show=False,
                 tooltip="move to the preview URL the settings give now (asks first)"),
         Binding("x", "delete", "Delete…", id="env.delete", show=False,
@@ -206,6 +208,9 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
 
     def action_schedule(self) -> None:
         self.console.set_backup_schedule(self.site_id, self.environment_id)
+
+    def action_health_text(self) -> None:
+        self.console.set_health_text(self.site_id, self.environment_id)
 
     def action_drift_check(self) -> None:
         self.console.check_drift(self.site_id, self.environment_id)

@@ -33,6 +33,7 @@ class EnvironmentOverview(Static):
             ("Drift", Text.assemble(render.status(env.drift_status), " ",
                                     render.ago(env.drift_checked_at, now))),
             ("Current release", _current_release(data)),
+            ("Health checks", _health_checks(data)),
             ("Backups", _schedule(data)),
             ("Latest backup", _latest(data.backups, now)),
             ("Proven restorable", _proven(data.backups, now)),
@@ -54,6 +55,22 @@ def _current_release(data: EnvironmentDetail) -> Text:
         return render.short_id(data.environment.current_release_id)
     return Text.assemble(render.plain(render.release_name(current)), "  ",
                          render.status(current.health_status))
+
+
+def _health_checks(data: EnvironmentDetail) -> Text:
+    """Each part of the current release's last health check: ✓, or ✗ with its evidence;
+    then what the front page must show."""
+    current = next((r for r in data.releases
+                    if r.id == data.environment.current_release_id), None)
+    checks = current.checks if current else {}
+    expected = data.environment.health_expected_text
+    looks_for = Text(f"  (page must show {expected!r}; e changes it)" if expected else
+                     "  (page must show the site title; e changes it)", style="dim")
+    if not checks:
+        return Text.assemble(Text("not recorded yet", style="dim"), looks_for)
+    parts = [Text(f"{name} ✓", style="green") if verdict == "ok" else
+             Text(f"{name} ✗ {verdict}", style="bold red") for name, verdict in checks.items()]
+    return Text.assemble(*[piece for part in parts for piece in (part, "  ")], looks_for)
 
 
 def _schedule(data: EnvironmentDetail) -> Text:

@@ -99,12 +99,15 @@ def test_clone_serves_its_own_url_and_keeps_no_trace_of_production(
     assert staging.source_environment_id == production.id
 
 
+THEME_PAGE = ("<html><head><title><?php echo esc_html(get_bloginfo('name')); ?></title></head>"
+              "<body><p>deployed-by-pressluft-e2e</p></body></html>\n")
+
+
 def make_theme_repo(path: Path, functions: str = "") -> None:
     theme = path / "themes" / "e2e-theme"
     theme.mkdir(parents=True, exist_ok=True)
     (theme / "style.css").write_text("/*\nTheme Name: E2E Theme\n*/\n")
-    (theme / "index.php").write_text("<html><body><p>deployed-by-pressluft-e2e</p>"
-                                     "</body></html>\n")
+    (theme / "index.php").write_text(THEME_PAGE)
     (theme / "functions.php").write_text("<?php\n" + functions)
     git = ["git", "-C", str(path), "-c", "user.name=e2e", "-c", "user.email=e2e@example.com"]
     if not (path / ".git").exists():

@@ -32,7 +32,8 @@ async def _build_release(ctx: JobContext) -> None:
     if env.current_release_id is None:
         raise JobFailure("PRECONDITION", f"environment {env.slug} has no release to build on")
     release_id, name = common.planned_release(ctx)
-    data = {**common.env_inputs(env), "release": name}
+    data = {**common.env_inputs(env), "release": name, "into": ctx.payload.get("into"),
+            "allow_missing": bool(ctx.payload.get("allow_missing"))}
     if "git_url" in ctx.payload:
         data.update(repo=ctx.require("git_url"), ref=ctx.require("git_ref"))
         answer = await common.envctl(ctx, "release-from-git", data, retryable=True)
@@ -92,7 +93,8 @@ async def _switch_back(ctx: JobContext) -> None:
 async def _check(ctx: JobContext) -> None:
     env = Environment.get_by_id(common.environment(ctx).id)
     release_id = ctx.state.get("release_id") or env.current_release_id
-    healthy, summary = await common.health(ctx, env)
+    switched = "release_id" in ctx.state  # a rollback switched; a check on demand did not
+    healthy, summary = await common.health(ctx, env, rounds=2 if switched else 1)
     common.set_health(ctx, release_id, healthy)
     if not healthy:
         raise JobFailure("HEALTH_CHECK_FAILED", f"{common.canonical_url(env)}: {summary}")

@@ -145,10 +145,7 @@ async def prepare_url(ctx: JobContext, env: Environment, url: str,
 
 
 async def health_at(ctx: JobContext, env: Environment, url: str) -> tuple[bool, str]:
-    answer = await common.envctl(ctx, "health", {**common.env_inputs(env), "url": url,
-                                                 "server_name": common.url_host(url)})
-    checks = answer.get("checks", {})
-    return bool(answer.get("healthy")), ", ".join(f"{k} {v}" for k, v in checks.items())
+    return await common.health(ctx, env, url)
 
 
 async def swap_in_rewritten_database(ctx: JobContext, env: Environment, old_url: str,

@@ -190,16 +190,38 @@ async def switch_back(ctx: JobContext, env: Environment) -> Release:
 
 
 def set_health(ctx: JobContext, release_id: str, healthy: bool) -> None:
+    """Record the verdict on the release, with each check's (kept from :func:`health`)."""
+    checks = ctx.state.get("health_checks")
+    fields: dict[str, Any] = {"health_status": "healthy" if healthy else "unhealthy"}
+    if checks:
+        fields["health_checks"] = json.dumps(checks)
     with write_transaction(ctx.rt.db):
-        Release.update(health_status="healthy" if healthy else "unhealthy").where(
-            Release.id == release_id).execute()
+        Release.update(**fields).where(Release.id == release_id).execute()
 
 
-async def health(ctx: JobContext, env: Environment) -> tuple[bool, str]:
-    """Run the node-side health check; (healthy, one-line summary)."""
-    answer = await envctl(ctx, "health", env_inputs(env))
+def health_inputs(ctx: JobContext, env: Environment, rounds: int = 2) -> dict[str, Any]:
+    """What the node-side check needs beyond the environment: the operator's expected
+    text (else the site's title), the response-time limit, and how many rounds: two, a few
+    seconds apart, after a switch; one for a check on demand."""
+    from pressluft_core.services.settings import effective_value
+
+    return {"expected_text": env.health_expected_text or "", "rounds": rounds,
+            "max_seconds": float(effective_value(ctx.rt, "health_max_response_seconds"))}
+
+
+async def health(ctx: JobContext, env: Environment, url: str | None = None,
+                 rounds: int = 2) -> tuple[bool, str]:
+    """Run the node-side health check (at ``url``, default the canonical one); (healthy,
+    one line naming each check and, for a failed one, its evidence)."""
+    data = {**env_inputs(env), **health_inputs(ctx, env, rounds)}
+    if url is not None:
+        data.update(url=url, server_name=url_host(url))
+    answer = await envctl(ctx, "health", data)
     checks = answer.get("checks", {})
-    summary = ", ".join(f"{name} {value}" for name, value in checks.items())
+    ctx.state["health_checks"] = checks
+    failed = {name: verdict for name, verdict in checks.items() if verdict != "ok"}
+    summary = ", ".join(f"{name}: {verdict}" for name, verdict in failed.items()) or \
+        ", ".join(f"{name} ok" for name in checks)
     return bool(answer.get("healthy")), summary
 
 
