@@ -104,6 +104,13 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         return token
 
 
+HEALTH_CHECKS = {
+    "healthy": {"installed": "ok", "db": "ok", "page": "ok", "login": "ok", "php_log": "ok"},
+    "unhealthy": {"installed": "ok", "db": "ok", "page": "HTTP 500, 2841 bytes, a PHP error on "
+                  "the page: 'There has been a critical error on this website.'",
+                  "login": "ok", "php_log": "new PHP fatal error: PHP Fatal error: Uncaught "
+                  "Error: Call to undefined function acme_cart() in functions.php:12"},
+}
 ACME_GIT = "https://git.example.net/acme/shop.git"
 ACME_ADMIN = {"user": "pl-admin-acme", "password": "crumpet-Velvet-7-harbour"}
 
@@ -127,7 +134,8 @@ def _release_history(core: Pressluft, env_id: str) -> None:
         created = f"{name[:4]}-{name[4:6]}-{name[6:8]}T{name[9:11]}:{name[11:13]}:{name[13:15]}Z"
         Release.insert(id=release, environment_id=env_id, source_type="git",
                        source_ref=f"{ACME_GIT}#{ref}", path=f"{root}/{name}",
-                       health_status=health, notes=notes, created_at=created).execute()
+                       health_status=health, notes=notes, created_at=created,
+                       health_checks=json.dumps(HEALTH_CHECKS[health])).execute()
         ids.append(release)
     Environment.update(current_release_id=ids[1]).where(Environment.id == env_id).execute()
     core.rt.secrets.put(f"env.{env_id}.wp_admin", json.dumps(ACME_ADMIN))

@@ -376,7 +376,7 @@ async def test_deploy_to_production_asks_first_then_queues_env_deploy(seeded, ma
         assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         await pilot.press(*typed("https://git.example.net/acme/shop.git"), "enter")
         await pilot.press(*["backspace"] * 4, *typed("v2.2.0"), "enter")  # was "main"
-        await pilot.press("enter")  # no archive: submits
+        await pilot.press("enter", "enter", "enter")  # no archive, into, override: submits
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert app.screen.has_class("danger")
         text = " ".join(str(s.render()) for s in app.screen.query(".confirm-line"))
@@ -427,7 +427,7 @@ async def test_deploy_to_production_cancelled_queues_nothing(seeded, make_app):
         await pilot.press("d")
         assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
         await pilot.press(*typed("git@git.example.net:acme/shop.git"), "enter", "enter",
-                          "enter")
+                          "enter", "enter", "enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")
         assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
@@ -448,9 +448,7 @@ async def test_deploy_to_staging_from_an_archive_does_not_ask(seeded, make_app, 
         staging = Environment.get(Environment.slug == "staging")
         await pilot.press("d")
         assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        app.screen.query_one("#field-archive", Input).value = str(archive)
-        app.screen.query_one("#field-archive", Input).focus()
-        await pilot.press("enter")
+        await submit_form(pilot, app.screen, archive=str(archive))
         assert await wait_for(pilot, lambda: bool(
             seeded.jobs.list(app.token, job_type="env_deploy")))
         job = seeded.jobs.list(app.token, job_type="env_deploy")[0]
@@ -549,3 +547,35 @@ async def test_palette_without_a_query_lists_the_commands_of_this_environment(se
                 "env: WordPress login acme/staging", "env: releases acme/staging",
                 } <= env_titles
         assert not [t for t in env_titles if "acme/staging" not in t]
+
+
+async def test_deploy_into_a_theme_and_the_typed_override_for_a_missing_active_theme(
+        seeded, make_app):
+    """Allowing a release without the active theme takes the site's slug typed: anything
+    else is refused in the form; typed right, the job carries it with ``into``."""
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot, "staging")
+        form = await open_form(pilot, "d")
+        await submit_form(pilot, form, git_url="https://git.example.net/theme.git",
+                          into="themes/acme", allow_missing="yes")
+        assert await wait_for(pilot, lambda: "type the site's slug" in _refusal(
+            form, "allow_missing"))
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")
+        await submit_form(pilot, form, into="../etc", allow_missing="acme")
+        assert await wait_for(pilot, lambda: "is not themes/NAME" in _refusal(form, "into"))
+        await submit_form(pilot, form, into="themes/acme")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="env_deploy")))
+        job = seeded.jobs.list(app.token, job_type="env_deploy")[0]
+        assert job.payload["into"] == "themes/acme" and job.payload["allow_missing"] is True
+
+
+async def test_e_sets_the_text_the_health_check_expects(seeded, make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        form = await open_form(pilot, "e")
+        await submit_form(pilot, form, text="Acme Shop — Home")
+        assert await wait_for(pilot, lambda: seeded.environments.get(
+            app.token, "acme", "production").health_expected_text == "Acme Shop — Home")
