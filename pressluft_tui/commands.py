@@ -127,6 +127,8 @@ class EnvironmentCommands(_ContextProvider):
             entries: list[tuple[str, Callable[[str, str], object], str]] = [
                 ("clone…", app.clone_environment, "a staging copy or a clone of it"),
                 ("deploy…", app.deploy_environment, "from git or an archive" + asks),
+                ("deploy plan…", app.plan_deploy, "what a deploy would add, replace and "
+                 "keep; nothing is switched"),
                 ("rollback", app.rollback_environment, "to the previous healthy release"
                  + asks),
                 ("health check", app.check_environment_health, "load the site and record it"),

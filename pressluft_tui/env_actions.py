@@ -91,6 +91,9 @@ class DeploySource:
         return f"git {self.git_url} at {self.git_ref}{where}"
 
 
+PLAN_NOTE = ("Builds the release a deploy would build, beside the current one, and throws it "
+             "away: the job's log lists each theme, plugin and mu-plugin it would add, "
+             "replace and keep, and whether it lacks the active theme or plugins.")
 CLONE_NOTE = ("Copies code, uploads and database (URLs rewritten) to a new environment on "
               "the same node; {label} is only read. Quarantine: mail captured, search "
               "engines discouraged.")
@@ -198,6 +201,25 @@ class EnvironmentActions(_AppBase):
         self.push_screen(FormScreen(f"Deploy to {target.label}", fields, DEPLOY_NOTE,
                                     submit=submit), closed)
 
+    def plan_deploy(self, site_id: str, env_id: str) -> None:
+        self._load(site_id, env_id, self._ask_plan)
+
+    def _ask_plan(self, target: Target) -> None:
+        def submit(values: dict[str, str]) -> None:
+            source = DeploySource.from_form({**values, "allow_missing": ""})
+            job = self.core.environments.plan_deploy(
+                self.token or "", target.site.id, target.env.id, git_url=source.git_url,
+                git_ref=source.git_ref, archive=source.archive, into=source.into)
+            self.tell(f"planning a deploy to {target.label}: job {job.id[:8]} lists what it "
+                      "would add, replace and keep (see Jobs); nothing is switched")
+
+        self.push_screen(FormScreen(f"Deploy plan for {target.label}", [
+            Field("git_url", "Git repository (https://, ssh://, user@host:path …)"),
+            Field("git_ref", "Branch, tag or commit", "main"),
+            Field("archive", "… or an archive here (.tar.gz, .tgz, .tar.zst, .zip)"),
+            Field("into", "Into (a repository that is one theme or plugin: themes/NAME, "
+                          "plugins/NAME)")], PLAN_NOTE, submit=submit))
+
     def _confirm_deploy(self, target: Target, source: DeploySource) -> None:
         lines = [f"{target.label} · {target.env.preview_url}",
                  f"from {source.describe()}",
@@ -205,7 +227,7 @@ class EnvironmentActions(_AppBase):
                  "mu-plugin in it replaces its namesake, everything else is kept; refused "
                  "before the switch when it lacks the active theme or an active plugin"
                  + (" (allowed: typed)" if source.allow_missing else ""),
-                 "then switches production to it",
+                 "then switches production to it (D, deploy plan, lists the entries first)",
                  "if its health check fails, production switches straight back to release "
                  f"{release_name(target.current)}"]
 

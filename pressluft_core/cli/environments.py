@@ -68,6 +68,11 @@ def env_deploy(args: argparse.Namespace) -> int:
         raise ValidationError("allow_missing", f"type the site's slug ({args.site}) to "
                                                "allow a release without the active theme or "
                                                "plugins")
+    if args.plan:
+        job = app.environments.plan_deploy(token, args.site, args.env, git_url=args.git,
+                                           git_ref=args.ref, archive=args.archive,
+                                           into=args.into)
+        return _queued(app, job, args, f"deploy plan for {args.site}/{args.env}")
     job = app.environments.deploy(token, args.site, args.env, git_url=args.git,
                                   git_ref=args.ref, archive=args.archive, into=args.into,
                                   allow_missing=args.allow_missing is not None)
@@ -215,6 +220,9 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
     deploy.add_argument("--into", metavar="themes/NAME", help="the repository is one theme "
                         "or plugin: where it goes (themes/NAME, plugins/NAME, "
                         "mu-plugins/NAME)")
+    deploy.add_argument("--plan", action="store_true", help="only list what the release "
+                        "would add, replace and keep (built aside, nothing switched; with "
+                        "--wait the list is printed)")
     deploy.add_argument("--allow-missing", metavar="SITE", help="deploy even when the "
                         "release lacks the active theme or an active plugin (type the site's "
                         "slug)")

@@ -1085,17 +1085,23 @@ def build_from(env: Env, release: Path, src: Path, data: dict) -> dict:
     try:
         plan = overlay(src, building, data.get("into") or None)
         missing = missing_active_code(env, building)
-        if missing and not data.get("allow_missing"):
+        if missing and not data.get("allow_missing") and not data.get("plan_only"):
             raise Refused("the new release lacks " + " and ".join(missing) + ": deactivate "
                           "it first, or deploy again allowing it")
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
+    for kind in ("added", "replaced", "kept"):
+        say(f"{kind}: {', '.join(plan[kind]) or '-'}")
+    if data.get("plan_only"):
+        shutil.rmtree(building, ignore_errors=True)
+        for line in missing:
+            say(f"would be refused: the release lacks {line}")
+        say("plan only: nothing was built into a release, nothing switched")
+        return {**plan, "missing": missing}
     for line in missing:
         say(f"warning: the release lacks {line} (allowed by the operator)")
     finish_release(env, building, release)
-    for kind in ("added", "replaced", "kept"):
-        say(f"{kind}: {', '.join(plan[kind]) or '-'}")
     say(f"built release {release.name}")
     return plan
 

@@ -119,14 +119,7 @@ class EnvironmentsService(Service):
         if allow_missing:
             extra["allow_missing"] = True
         if archive is not None:
-            source = str(payload["archive"])
-            uploads = self.rt.paths.data_dir / "uploads"
-            uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
-            suffix = "".join(Path(source).suffixes[-2:]) if source.endswith(".tar.gz") or \
-                source.endswith(".tar.zst") else Path(source).suffix
-            stored = uploads / f"{new_id()}{suffix}"
-            shutil.copyfile(source, stored)
-            payload = {"archive": str(stored), "archive_name": Path(source).name}
+            payload = self._keep_archive(str(payload["archive"]))
         return jobs.enqueue(self.rt, "env_deploy", site_id=env.site_id, environment_id=env.id,
                             node_id=env.node_id, payload={**payload, **extra})
 
@@ -141,6 +134,35 @@ class EnvironmentsService(Service):
         update_versioned(Environment, env.id, env.state_version, self.rt.clock,
                          health_expected_text=value)
         return from_row(EnvironmentRecord, Environment.get_by_id(env.id))
+
+    @mutation("env.deploy_plan", "environment", resource_id=lambda job: job.environment_id,
+              target="env_ref")
+    def plan_deploy(self, actor: Actor, site_ref: str, env_ref: str, *,
+                    git_url: str | None = None, git_ref: str | None = None,
+                    archive: str | None = None, into: str | None = None) -> JobRecord:
+        """Queue ``deploy_plan``: the release a deploy of this source would build, built
+        aside and discarded; its log lists what it would add, replace and keep and whether
+        it lacks the active theme or plugins. Nothing is switched."""
+        env = find_environment(site_ref, env_ref)
+        _require_active(env, "planned for")
+        payload: dict[str, object] = _deploy_source(git_url, git_ref, archive)
+        if into:
+            payload["into"] = check_into("into", into)
+        if archive is not None:
+            payload.update(self._keep_archive(str(payload["archive"])))
+        return jobs.enqueue(self.rt, "deploy_plan", site_id=env.site_id,
+                            environment_id=env.id, node_id=env.node_id, payload=payload)
+
+    def _keep_archive(self, source: str) -> dict[str, object]:
+        """A copy of the archive in the data dir, so a later change to the file cannot
+        change the release."""
+        uploads = self.rt.paths.data_dir / "uploads"
+        uploads.mkdir(parents=True, exist_ok=True, mode=0o700)
+        suffix = "".join(Path(source).suffixes[-2:]) if source.endswith(".tar.gz") or \
+            source.endswith(".tar.zst") else Path(source).suffix
+        stored = uploads / f"{new_id()}{suffix}"
+        shutil.copyfile(source, stored)
+        return {"archive": str(stored), "archive_name": Path(source).name}
 
     def check_deploy_source(self, token: str, *, git_url: str | None = None,
                             git_ref: str | None = None, archive: str | None = None,

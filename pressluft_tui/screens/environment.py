@@ -57,6 +57,8 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                 tooltip="compare production now with this environment's clone baseline"),
         Binding("s", "schedule", "Backup schedule…", id="env.schedule", show=False,
                 tooltip="daily, off or the default (production daily)"),
+        Binding("D", "deploy_plan", "Deploy plan…", id="env.deploy_plan", show=False,
+                tooltip="what a deploy would add, replace and keep; nothing is switched"),
         Binding("e", "health_text", "Health check text…", id="env.health_text", show=False,
                 tooltip="text the health check expects on the front page (default: title)"),
         Binding("g", "preview_url", "New preview URL…", id="env.preview_url", show=False,
@@ -208,6 +210,9 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
 
     def action_schedule(self) -> None:
         self.console.set_backup_schedule(self.site_id, self.environment_id)
+
+    def action_deploy_plan(self) -> None:
+        self.console.plan_deploy(self.site_id, self.environment_id)
 
     def action_health_text(self) -> None:
         self.console.set_health_text(self.site_id, self.environment_id)

@@ -579,3 +579,18 @@ async def test_e_sets_the_text_the_health_check_expects(seeded, make_app):
         await submit_form(pilot, form, text="Acme Shop — Home")
         assert await wait_for(pilot, lambda: seeded.environments.get(
             app.token, "acme", "production").health_expected_text == "Acme Shop — Home")
+
+
+async def test_shift_d_plans_a_deploy_without_switching_anything(seeded, make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)
+        form = await open_form(pilot, "D")
+        await submit_form(pilot, form, git_url="https://git.example.net/theme.git",
+                          into="themes/acme")
+        assert await wait_for(pilot, lambda: bool(
+            seeded.jobs.list(app.token, job_type="deploy_plan")))
+        job = seeded.jobs.list(app.token, job_type="deploy_plan")[0]
+        assert job.payload == {"git_url": "https://git.example.net/theme.git",
+                               "git_ref": "main", "into": "themes/acme"}
+        assert not seeded.jobs.list(app.token, job_type="env_deploy")

@@ -134,3 +134,20 @@ def test_a_repository_that_is_one_theme_needs_into(
     assert done.status == "succeeded", log
     assert "solo-theme" in themes_of(shop) and "e2e-theme" in themes_of(shop)
     assert "added: themes/solo-theme" in log
+
+
+def test_a_deploy_plan_lists_the_entries_and_switches_nothing(
+        stack: Stack, shop: Environment, repo: Path, serving: bytes) -> None:
+    current = Environment.get_by_id(shop.id).current_release_id
+    releases = set(Path(Release.get_by_id(current).path).parent.iterdir())
+    commit(repo, {**theme("planned-theme"), **theme("e2e-theme")})
+    job = stack.core.environments.plan_deploy(stack.token, "truth", "production",
+                                              git_url=str(repo), git_ref="main")
+    done = stack.run(job.id)
+    log = stack.log(job.id)
+    assert done.status == "succeeded", log
+    assert "plan: added: themes/planned-theme" in log
+    assert "plan: replaced: themes/e2e-theme" in log and "twentytwentythree" in log
+    assert Environment.get_by_id(shop.id).current_release_id == current
+    assert set(Path(Release.get_by_id(current).path).parent.iterdir()) == releases
+    assert http_get(shop.preview_url) == (200, serving)

@@ -9,6 +9,7 @@ switches to the newest healthy release before the current one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
@@ -27,20 +28,23 @@ async def _build(ctx: JobContext) -> None:
                          "still serves its current release", rolled_back=True) from None
 
 
-async def _build_release(ctx: JobContext) -> None:
+async def _build_release(ctx: JobContext, plan_only: bool = False) -> dict[str, Any]:
+    """Build the release from the payload's source (``plan_only``: build it aside, list
+    what it would add, replace and keep, and discard it); the node's answer."""
     env = common.environment(ctx)
     if env.current_release_id is None:
         raise JobFailure("PRECONDITION", f"environment {env.slug} has no release to build on")
     release_id, name = common.planned_release(ctx)
     data = {**common.env_inputs(env), "release": name, "into": ctx.payload.get("into"),
-            "allow_missing": bool(ctx.payload.get("allow_missing"))}
+            "allow_missing": bool(ctx.payload.get("allow_missing")), "plan_only": plan_only}
     if "git_url" in ctx.payload:
         data.update(repo=ctx.require("git_url"), ref=ctx.require("git_ref"))
         answer = await common.envctl(ctx, "release-from-git", data, retryable=True)
-        common.record_release(ctx, env, release_id, answer["path"], "git",
-                              f"{data['repo']}#{data['ref']}",
-                              notes=f"commit {answer['commit']}")
-        return
+        if not plan_only:
+            common.record_release(ctx, env, release_id, answer["path"], "git",
+                                  f"{data['repo']}#{data['ref']}",
+                                  notes=f"commit {answer['commit']}")
+        return answer
     archive = Path(ctx.require("archive"))
     if not archive.is_file():
         raise JobFailure("PRECONDITION", f"the uploaded archive {archive} is gone")
@@ -50,8 +54,28 @@ async def _build_release(ctx: JobContext) -> None:
     data["archive"] = await session.upload_helper(f"deploy-{ctx.job.id[:8]}{suffix}",
                                                   archive.read_bytes())
     answer = await common.envctl(ctx, "release-from-archive", data)
-    common.record_release(ctx, env, release_id, answer["path"], "upload",
-                          str(ctx.payload.get("archive_name") or archive.name))
+    if not plan_only:
+        common.record_release(ctx, env, release_id, answer["path"], "upload",
+                              str(ctx.payload.get("archive_name") or archive.name))
+    return answer
+
+
+async def _plan(ctx: JobContext) -> None:
+    """What a deploy of this source would do, before the operator deploys it: the
+    release is built aside and thrown away; nothing serves it."""
+    plan = (await _build_release(ctx, plan_only=True)).get("plan", {})
+    for kind in ("added", "replaced", "kept"):
+        ctx.info(f"plan: {kind}: {', '.join(plan.get(kind, [])) or '-'}")
+    for line in plan.get("missing", []):
+        ctx.info(f"plan: a deploy would be refused: the release lacks {line}")
+
+
+DEPLOY_PLAN = job_type(
+    "deploy_plan",
+    ("build the release aside and list what it adds, replaces and keeps", _plan),
+    running_status=None,
+    timeout_seconds=30 * 60,
+)
 
 
 async def _check_or_roll_back(ctx: JobContext) -> None:
