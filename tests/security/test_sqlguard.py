@@ -4,25 +4,15 @@ is dropped with a note, and the verdict never depends on where the stream is cut
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from types import ModuleType
 
 import pytest
 
 from pressluft_core.jobs.handlers.envctl import NODE_DIR
+from tests.node_files import load
 
-
-def load_guard() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sqlguard", NODE_DIR / "sqlguard.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-sqlguard = load_guard()
+sqlguard = load("sqlguard")
 CHUNKS = (1, 3, 7, 64, 1 << 20)
 TABLE = b"CREATE TABLE `wp_options` (`option_id` bigint, `v` longtext);\n"
 

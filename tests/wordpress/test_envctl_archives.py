@@ -3,27 +3,16 @@ member that would land outside the release is refused before anything is written
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import tarfile
 import zipfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-from pressluft_core.jobs.handlers.envctl import NODE_DIR
+from tests.node_files import load
 
-
-def load_envctl() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("envctl", NODE_DIR / "envctl.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-envctl = load_envctl()
+envctl = load("envctl")
 
 
 def make_tar(path: Path, *members: tarfile.TarInfo, data: bytes = b"x") -> Path:
