@@ -688,9 +688,11 @@ def cmd_activate(data: dict) -> dict:
     return {"previous": previous}
 
 
+# What WordPress and PHP print on a broken page. Only their own markup counts: a post that
+# quotes "Fatal error: …" in prose must not roll a healthy release back.
 FATAL_MARKERS = ("There has been a critical error on this website",
-                 "Fatal error</b>:", "Fatal error: ", "Parse error</b>:", "Parse error: ",
-                 "Uncaught Error", "Error establishing a database connection")
+                 "<b>Fatal error</b>:", "<b>Parse error</b>:",
+                 "Error establishing a database connection")
 LOG_FATAL = re.compile(r"PHP (Fatal|Parse) error|PHP Fatal|Uncaught ")
 MAX_BODY = 8 * 1024 * 1024
 
@@ -970,6 +972,8 @@ def cmd_clone(data: dict) -> dict:
 
 
 CONTAINERS = ("themes", "plugins", "mu-plugins")
+# The node gets this file alone (standard library only), so the core's check of ``into``
+# (deploy_source.INTO_RE) is repeated here rather than imported.
 INTO_RE = re.compile(r"(themes|plugins|mu-plugins)/[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
 
 
@@ -1414,20 +1418,23 @@ DISK_RESERVE = 1 << 30
 
 
 class SpaceBudget:
-    """What an archive may unpack to: the free space where it lands, less a reserve (and
-    at most ``limit``), so a compression bomb is refused at its first member too many
-    instead of filling the disk."""
+    """What an archive may unpack to: at most ``limit`` bytes and, where it lands on
+    ``where``, the free space there less a reserve. Counted from the members' headers, so
+    a compression bomb is refused at its first member too many, before it is written."""
 
-    def __init__(self, path: Path, limit: object = None) -> None:
-        free = shutil.disk_usage(path).free - DISK_RESERVE
-        self.left = min(free, int(limit)) if limit else free
-        self.where = path
+    def __init__(self, limit: int, where: Path | None = None) -> None:
+        self.allowed = limit
+        if where is not None:
+            self.allowed = min(limit, shutil.disk_usage(where).free - DISK_RESERVE)
+        self.left, self.where = self.allowed, where
 
     def take(self, member: tarfile.TarInfo) -> None:
         self.left -= member.size
         if self.left < 0:
-            raise Refused(f"the archive unpacks to more than the space left on {self.where} "
-                          f"(at {member.name!r}): refused before the disk fills")
+            space = f", the space left on {self.where}" if self.where else ""
+            raise Refused(f"the archive unpacks to more than {max(self.allowed, 0) // 2**20} "
+                          f"MiB (at {member.name!r}{space}): refused before anything is "
+                          "written")
 
 
 class Unpacker:
@@ -1436,7 +1443,6 @@ class Unpacker:
     a member that slipped past the checks can only land where that user may write."""
 
     def __init__(self, env: Env, code: Path, uploads: Path) -> None:
-        self.env, self.code, self.uploads = env, code, uploads
         for path in (code, uploads):
             shutil.rmtree(path, ignore_errors=True)
             ensure_dir(path, 0o750, env.user, env.user)
@@ -1531,9 +1537,10 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
     uploads_new = names["uploads_new"]
     code_new = env.dir / "tmp" / f"restore-{data.get('restore_id')}"
     shutil.rmtree(uploads_new, ignore_errors=True)
-    files_budget = SpaceBudget(env.dir, data.get("max_unpacked_bytes"))
-    db_budget = SpaceBudget(Path("/var/lib/mysql") if Path("/var/lib/mysql").is_dir()
-                            else env.dir, data.get("max_unpacked_bytes"))
+    limit = int(data.get("max_unpacked_bytes") or MAX_UNPACKED_BYTES)
+    files_budget = SpaceBudget(limit, env.dir)
+    db_budget = SpaceBudget(limit, Path("/var/lib/mysql") if Path("/var/lib/mysql").is_dir()
+                            else env.dir)
     if source is sys.stdin.buffer:
         argv = ["zstd", "-q", "-d", "-c"]
     else:
@@ -1604,13 +1611,13 @@ def import_dump(member, env: Env, database: str, helpers: dict,  # type: ignore[
     """``db.sql`` into ``database``: the SQL check, then the URL replacer (both as the
     environment's Linux user), then ``mariadb`` as the environment's MariaDB user."""
     stages: list[tuple[str, list[str]]] = []
-    as_user = ["runuser", "-u", env.user, "--", "python3"]
+    unprivileged = ["runuser", "-u", env.user, "--", "python3"]
     if os.environ.get(UNSAFE_SKIP_SQL_CHECK) == "1":
         say(f"SQL check skipped ({UNSAFE_SKIP_SQL_CHECK} is set)")
     else:
-        stages.append(("the SQL check", [*as_user, helpers["sqlguard"]]))
+        stages.append(("the SQL check", [*unprivileged, helpers["sqlguard"]]))
     if isinstance(source_url, str) and source_url and source_url != target_url:
-        stages.append(("the URL replacer", [*as_user, helpers["replacer"], source_url,
+        stages.append(("the URL replacer", [*unprivileged, helpers["replacer"], source_url,
                                             target_url]))
         say(f"rewriting {source_url} -> {target_url}")
     with EnvironmentDatabase(env, database) as client:
@@ -1769,8 +1776,7 @@ def validate_import(archive: Path, guard: str, limit: object = None) -> dict:
     meta: dict = {}
     prefix = url = None
     members = 0
-    unpacked = 0
-    limit = int(limit) if limit else MAX_UNPACKED_BYTES
+    budget = SpaceBudget(int(limit) if limit else MAX_UNPACKED_BYTES)
     tree = TreeGuard()
     seen_db = False
     with open(archive, "rb") as handle:
@@ -1786,11 +1792,7 @@ def validate_import(archive: Path, guard: str, limit: object = None) -> dict:
                     name = member.name[2:] if member.name.startswith("./") else member.name
                     if name in ("", "."):
                         continue
-                    unpacked += member.size
-                    if unpacked > limit:
-                        raise Refused(f"the archive unpacks to more than {limit // 2**20} "
-                                      f"MiB (at {name!r}): refused before anything is "
-                                      "written")
+                    budget.take(member)
                     member.name = name
                     tree.check(member)
                     if name == "meta.json":

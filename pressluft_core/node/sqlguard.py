@@ -109,8 +109,9 @@ class DumpGuard:
         self.line = 1             # line number at pos
         self.stmt_line = 0        # line of the statement's first code byte (0: none yet)
         self.state = CODE
-        self.exec_depth = False   # inside /*! … */ (code for the server)
-        self.backslash = True     # backslash escapes in strings (no NO_BACKSLASH_ESCAPES)
+        # Inside /*! … */ (code for the server). Strings always take backslash escapes: a
+        # dump that switches them off (NO_BACKSLASH_ESCAPES) is refused, not followed.
+        self.in_exec_comment = False
         self.head = bytearray()   # normalized code: strings as '' (rules, anywhere checks)
         self.text = bytearray()   # the same with string contents (SQL mode literals)
         self.streaming = False    # INSERT/REPLACE: bytes go out as they are read
@@ -146,7 +147,7 @@ class DumpGuard:
         while self.pos < size:
             state = self.state
             if state == CODE:
-                if self.streaming and self.backslash:
+                if self.streaming:
                     run = VALUE_RUN.match(buf, self.pos)
                     if run is not None and run.end() > self.pos:
                         self._value_run(buf[self.pos:run.end()])
@@ -164,10 +165,6 @@ class DumpGuard:
             elif state in (SQ, DQ):
                 body = (SQ_BODY if state == SQ else DQ_BODY).match(buf, self.pos)
                 end = body.end()
-                if not self.backslash:
-                    quote = b"'" if state == SQ else b'"'
-                    end = buf.find(quote, self.pos)
-                    end = size if end < 0 else end
                 self._string(buf, self.pos, end)
                 if end >= size or (buf[end:end + 1] == b"\\"):
                     # A trailing backslash escapes the next chunk's first byte: wait for it.
@@ -277,10 +274,10 @@ class DumpGuard:
             if version >= 900000:  # no server runs it: a comment the client still reads
                 self.state = CLIENT_COMMENT
             else:
-                self.exec_depth = True
+                self.in_exec_comment = True
             return True
-        if byte == b"*" and nxt == b"/" and self.exec_depth:
-            self.exec_depth = False
+        if byte == b"*" and nxt == b"/" and self.in_exec_comment:
+            self.in_exec_comment = False
             self._advance(at + 2)
             self._space()
             return True
@@ -398,7 +395,7 @@ class DumpGuard:
         self.tail = b""
         self.streaming = False
         self.first_done = False
-        self.exec_depth = False
+        self.in_exec_comment = False
         self.stmt_line = 0
 
     def _judge(self, head: str, text: str) -> bool:
@@ -450,7 +447,6 @@ class DumpGuard:
             if bad := sorted(modes - ALLOWED_MODES):
                 self._refuse(f"sets the SQL mode {', '.join(bad)}, which changes how the "
                              "dump must be read")
-            self.backslash = "NO_BACKSLASH_ESCAPES" not in modes
 
     # -- output -------------------------------------------------------------------------------
 

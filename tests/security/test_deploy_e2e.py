@@ -45,6 +45,11 @@ def test_a_title_with_shell_and_nginx_syntax_is_only_a_title(stack: Stack,
     assert not list(Path("/tmp").glob("pwned-*"))
 
 
+def deploy(stack: Stack, git_url: str, git_ref: str):  # type: ignore[no-untyped-def]
+    return stack.core.environments.deploy(stack.token, "deploy-target", "production",
+                                          git_url=git_url, git_ref=git_ref)
+
+
 @pytest.mark.parametrize(("field", "call"), [
     ("slug", lambda s: s.core.sites.create(s.token, "X", "a;touch /tmp/pwned-slug")),
     ("name", lambda s: s.core.sites.create(s.token, "x;\n server_name evil;", "newline")),
@@ -53,18 +58,10 @@ def test_a_title_with_shell_and_nginx_syntax_is_only_a_title(stack: Stack,
     ("hostname", lambda s: s.core.nodes.register(s.token, "evil",
                                                  "127.0.0.1; touch /tmp/pwned-node")),
     ("name", lambda s: s.core.nodes.register(s.token, "evil$(id)", "127.0.0.1")),
-    ("git_url", lambda s: s.core.environments.deploy(
-        s.token, "deploy-target", "production", git_url="--upload-pack=touch /tmp/pwned-git",
-        git_ref="main")),
-    ("git_url", lambda s: s.core.environments.deploy(
-        s.token, "deploy-target", "production", git_url="ext::sh -c touch% /tmp/pwned-ext",
-        git_ref="main")),
-    ("git_ref", lambda s: s.core.environments.deploy(
-        s.token, "deploy-target", "production", git_url="https://git.example.com/x.git",
-        git_ref="--upload-pack=touch")),
-    ("git_ref", lambda s: s.core.environments.deploy(
-        s.token, "deploy-target", "production", git_url="https://git.example.com/x.git",
-        git_ref="-x")),
+    ("git_url", lambda s: deploy(s, "--upload-pack=touch /tmp/pwned-git", "main")),
+    ("git_url", lambda s: deploy(s, "ext::sh -c touch% /tmp/pwned-ext", "main")),
+    ("git_ref", lambda s: deploy(s, "https://git.example.com/x.git", "--upload-pack=touch")),
+    ("git_ref", lambda s: deploy(s, "https://git.example.com/x.git", "-x")),
 ])
 def test_hostile_values_are_refused_naming_the_field(stack: Stack, site: Environment,
                                                      field: str, call) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,8 @@ PAGE = b"<!DOCTYPE html><html><head><title>Caf&eacute; &#8211; Shop</title></hea
             b"</html>", "a PHP error on the page: 'There has been a critical error"),
     ("500", b"<p>There has been a critical error on this website.</p>", "HTTP 500"),
     ("200", b"<html><b>Fatal error</b>: Uncaught Error: x()</html>", "PHP error"),
+    ("200", b"<html><title>Caf&eacute; - Shop</title><p>How to read 'Fatal error: Uncaught "
+            b"Error' in your log</p></html>", "ok"),  # prose about errors is a page
     ("200", b"<html><head><title>Caf", "without </html>"),
     ("200", b"<html><title>Other</title></html>", "'Café - Shop' is not on the page"),
     ("502", b"Bad Gateway", "HTTP 502"),

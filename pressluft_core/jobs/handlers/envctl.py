@@ -19,6 +19,7 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.registry import StepFunction
 from pressluft_core.models import Domain, Environment, Node, Release
+from pressluft_core.services.settings import effective_value
 from pressluft_core.wordpress import search_replace
 
 NODE_DIR = Path(__file__).resolve().parent.parent.parent / "node"
@@ -203,8 +204,6 @@ def health_inputs(ctx: JobContext, env: Environment, rounds: int = 2) -> dict[st
     """What the node-side check needs beyond the environment: the operator's expected
     text (else the site's title), the response-time limit, and how many rounds: two, a few
     seconds apart, after a switch; one for a check on demand."""
-    from pressluft_core.services.settings import effective_value
-
     return {"expected_text": env.health_expected_text or "", "rounds": rounds,
             "max_seconds": float(effective_value(ctx.rt, "health_max_response_seconds"))}
 
