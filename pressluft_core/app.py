@@ -21,6 +21,7 @@ from pressluft_core.services.base import Runtime
 from pressluft_core.services.domains import DomainsService
 from pressluft_core.services.environments import EnvironmentsService
 from pressluft_core.services.jobs import JobsService
+from pressluft_core.services.moves import MovesService
 from pressluft_core.services.nodes import NodesService
 from pressluft_core.services.overview import OverviewService
 from pressluft_core.services.promotion import PromotionService
@@ -40,6 +41,7 @@ class Pressluft:
         self.backups = BackupsService(rt, self.auth)
         self.domains = DomainsService(rt, self.auth)
         self.promotion = PromotionService(rt, self.auth)
+        self.moves = MovesService(rt, self.auth)
         self.jobs = JobsService(rt, self.auth)
         self.overview = OverviewService(rt, self.auth)
 

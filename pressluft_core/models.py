@@ -73,6 +73,10 @@ class Node(BaseModel):
     preview_cert_name = peewee.TextField(null=True)  # addition (migration 10)
     preview_cert_expires_at = peewee.TextField(null=True)  # addition (migration 10)
     preview_cert_checked_at = peewee.TextField(null=True)  # addition (migration 10)
+    os_release = peewee.TextField(null=True)  # addition (migration 12)
+    php_version = peewee.TextField(null=True)  # addition (migration 12)
+    mariadb_version = peewee.TextField(null=True)  # addition (migration 12)
+    nginx_version = peewee.TextField(null=True)  # addition (migration 12)
 
     class Meta:
         table_name = "nodes"
@@ -129,6 +133,7 @@ class Environment(BaseModel):
     deleted_at = peewee.TextField(null=True)  # addition (migration 7)
     backup_schedule = peewee.TextField(null=True)  # addition (migration 8)
     health_expected_text = peewee.TextField(null=True)  # addition (migration 11)
+    previous_node_id = peewee.TextField(null=True)  # addition (migration 12)
 
     class Meta:
         table_name = "environments"

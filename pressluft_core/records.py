@@ -42,6 +42,10 @@ class NodeRecord:
     preview_cert_name: str | None = None
     preview_cert_expires_at: str | None = None
     preview_cert_checked_at: str | None = None
+    os_release: str | None = None
+    php_version: str | None = None
+    mariadb_version: str | None = None
+    nginx_version: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +83,7 @@ class EnvironmentRecord:
     expires_at: str | None = None
     backup_schedule: str | None = None
     health_expected_text: str | None = None
+    previous_node_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

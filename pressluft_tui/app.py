@@ -16,6 +16,7 @@ from pressluft_tui.backup_actions import BackupActions
 from pressluft_tui.commands import PROVIDERS
 from pressluft_tui.domain_actions import DomainActions
 from pressluft_tui.env_actions import EnvironmentActions
+from pressluft_tui.fleet_actions import FleetActions
 from pressluft_tui.live import LiveUpdates
 from pressluft_tui.maintenance_actions import MaintenanceActions
 from pressluft_tui.messages import DataChanged, JobFailed, LoggedIn
@@ -28,7 +29,7 @@ from pressluft_tui.screens.sites import SitesScreen
 
 
 class PressluftApp(ConsoleActions, EnvironmentActions, BackupActions, MaintenanceActions,
-                   PromoteActions, DomainActions, App[None]):
+                   PromoteActions, DomainActions, FleetActions, App[None]):
     TITLE = "Pressluft"
     CSS_PATH = [stylesheet("app.tcss")]
     COMMANDS = App.COMMANDS | PROVIDERS

@@ -140,7 +140,13 @@ class EnvironmentCommands(_ContextProvider):
                  "(default: the site's title)"),
                 ("regenerate preview URL…", app.regenerate_preview_url,
                  "move to the preview URL the settings give now (asks first)"),
+                ("move to node…", app.move_environment, "streamed to another node, "
+                 "health-checked there, switched" + (" (type its slug)" if production
+                                                      else "")),
             ]
+            if env.previous_node_id:
+                entries.append(("remove old copy…", app.remove_old_copy,
+                                "the copy a move left on the node it came from"))
             if not production:
                 entries += [
                     ("drift check", app.check_drift, "production now against its baseline"),
@@ -249,6 +255,10 @@ class NodeCommands(_DomainProvider):
                              "the wildcard *.<preview_domain> through ACME DNS-01"))
             commands.append((f"node: set public IP {node.name}",
                              partial(app.edit_node_ip, node.id), node.public_ip or "none"))
+            if node.status != "decommissioned" and not node.is_local:
+                commands.append((f"node: decommission {node.name}",
+                                 partial(app.decommission_node, node.id),
+                                 "out of service for good (type its name)"))
         return commands
 
 

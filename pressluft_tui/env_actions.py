@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from pressluft_core.errors import ValidationError
-from pressluft_core.records import EnvironmentRecord, ReleaseRecord, SiteRecord
+from pressluft_core.records import EnvironmentRecord, NodeRecord, ReleaseRecord, SiteRecord
 from pressluft_tui.render import release_name
 from pressluft_tui.screens.confirm import ConfirmScreen
 from pressluft_tui.screens.form import Field, FormScreen
@@ -40,6 +40,7 @@ class Target:
     site: SiteRecord
     env: EnvironmentRecord
     releases: list[ReleaseRecord]  # newest first
+    nodes: tuple[NodeRecord, ...] = ()  # every node, for choosing where a copy goes
 
     @property
     def label(self) -> str:
@@ -48,6 +49,15 @@ class Target:
     @property
     def production(self) -> bool:
         return self.env.environment_type == "production"
+
+    @property
+    def node_name(self) -> str:
+        return next((n.name for n in self.nodes if n.id == self.env.node_id), self.env.node_id)
+
+    def other_nodes(self) -> tuple[str, ...]:
+        """Active nodes other than the environment's: where it can be moved."""
+        return tuple(n.name for n in self.nodes
+                     if n.status == "active" and n.id != self.env.node_id)
 
     @property
     def current(self) -> ReleaseRecord | None:
@@ -95,8 +105,8 @@ PLAN_NOTE = ("Builds the release a deploy would build, beside the current one, a
              "away: the job's log lists each theme, plugin and mu-plugin it would add, "
              "replace and keep, and whether it lacks the active theme or plugins.")
 CLONE_NOTE = ("Copies code, uploads and database (URLs rewritten) to a new environment on "
-              "the same node; {label} is only read. Quarantine: mail captured, search "
-              "engines discouraged.")
+              "the node chosen (another node gets the copy streamed over); {label} is only "
+              "read. Quarantine: mail captured, search engines discouraged.")
 DEPLOY_NOTE = ("Builds a new release from a git repository or an archive (give one of them) "
                "and switches to it; a failed health check switches straight back.")
 
@@ -139,7 +149,8 @@ class EnvironmentActions(_AppBase):
         token = self.token or ""
         target = Target(self.core.sites.get(token, site_id),
                         self.core.environments.get(token, site_id, env_id),
-                        self.core.environments.releases(token, site_id, env_id))
+                        self.core.environments.releases(token, site_id, env_id),
+                        tuple(self.core.nodes.list(token)))
         self.call_from_thread(then, target)
 
     # -- clone ----------------------------------------------------------------------------
@@ -150,7 +161,9 @@ class EnvironmentActions(_AppBase):
                   Field("type", "Type", "staging", choices=("staging", "clone")),
                   Field("quarantine", "Quarantine", "yes", choices=("yes", "no")),
                   Field("cron", "WP-Cron", "off", choices=("off", "on")),
-                  Field("expires", "Expires after … hours (empty: never)")]
+                  Field("expires", "Expires after … hours (empty: never)"),
+                  Field("node", "Node", target.node_name,
+                        choices=(target.node_name, *target.other_nodes()))]
 
         self.push_screen(FormScreen(f"Clone {target.label}", fields,
                                     CLONE_NOTE.format(label=target.label),
@@ -165,7 +178,8 @@ class EnvironmentActions(_AppBase):
         job = self.core.environments.clone(
             self.token or "", target.site.id, target.env.id, values["name"], values["slug"],
             environment_type=values["type"], quarantine=values["quarantine"] == "yes",
-            cron=values["cron"] == "on", expires_in_hours=int(expires) if expires else None)
+            cron=values["cron"] == "on", expires_in_hours=int(expires) if expires else None,
+            node=values["node"] if values["node"] != target.node_name else None)
         self.tell(f"cloning {target.label} to {target.site.slug}/{values['slug']}: "
                   f"{job.job_type} job {job.id[:8]} queued (see Jobs)")
 

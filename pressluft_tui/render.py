@@ -15,7 +15,7 @@ from rich.text import Text
 from pressluft_core.clock import parse_iso
 
 if TYPE_CHECKING:
-    from pressluft_core.records import ReleaseRecord
+    from pressluft_core.records import NodeRecord, ReleaseRecord
 
 STATUS_STYLES = {
     "active": "green", "succeeded": "green", "healthy": "green", "clean": "green",
@@ -118,3 +118,19 @@ def verdict(result: str | None, when: str | None, now: datetime) -> Text:
         return Cell("never", style="dim")
     word = (result or "unknown").split(":", 1)[0]
     return Text.assemble(status(word), " ", ago(when, now))
+
+
+def short_os(os_release: str | None) -> str:
+    """``Debian GNU/Linux 12 (bookworm)`` → ``Debian 12 (bookworm)``; ``—`` until read."""
+    return os_release.replace(" GNU/Linux", "") if os_release else "—"
+
+
+def stack_line(node: NodeRecord) -> str:
+    """What the last check or provisioning read on the node: OS and stack versions."""
+    parts = [short_os(node.os_release)] + [
+        f"{label} {value}" for label, value in (
+            ("PHP", node.php_version), ("MariaDB", node.mariadb_version),
+            ("nginx", node.nginx_version)) if value]
+    if len(parts) == 1:
+        parts.append("no WordPress stack seen yet (provision it)")
+    return "  ·  ".join(parts)

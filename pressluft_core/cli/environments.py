@@ -58,7 +58,7 @@ def env_clone(args: argparse.Namespace) -> int:
     job = app.environments.clone(token, args.site, args.source, args.name or args.slug,
                                  args.slug, environment_type=args.type,
                                  quarantine=not args.no_quarantine, cron=args.cron,
-                                 expires_in_hours=args.expires_in)
+                                 expires_in_hours=args.expires_in, node=args.node)
     return _queued(app, job, args, f"clone {args.site}/{args.slug}")
 
 
@@ -198,6 +198,8 @@ def add_commands(add, site, env) -> None:  # type: ignore[no-untyped-def]
     clone.add_argument("source", help="environment to copy (id or slug)")
     clone.add_argument("--slug", required=True, help="slug of the new environment")
     clone.add_argument("--name", help="display name (default: the slug)")
+    clone.add_argument("--node", help="node id or name to clone onto (default: the "
+                       "source's node; another node gets the copy streamed over)")
     clone.add_argument("--type", default="staging", choices=["staging", "clone"])
     clone.add_argument("--no-quarantine", action="store_true",
                        help="send mail, allow indexing and run WP-Cron like the source")

@@ -9,6 +9,7 @@ import sys
 from pressluft_core.app import Pressluft
 from pressluft_core.cli import output
 from pressluft_core.errors import ValidationError
+from pressluft_core.records import NodeRecord
 from pressluft_core.services.sites import find_site
 from pressluft_core.session_store import clear_token, load_token, save_token
 
@@ -116,9 +117,18 @@ def node_list(args: argparse.Namespace) -> None:
         output.emit_json(nodes)
         return
     output.table(((n.name, n.hostname, n.ssh_port, n.ssh_user, n.public_ip, n.status,
-                   "yes" if n.is_local else "", n.last_seen_at) for n in nodes),
-                 ["name", "hostname", "port", "user", "public ip", "status", "local",
-                  "last seen"])
+                   "yes" if n.is_local else "", n.os_release, stack_versions(n),
+                   n.last_seen_at) for n in nodes),
+                 ["name", "hostname", "port", "user", "public ip", "status", "local", "os",
+                  "stack", "last seen"])
+
+
+def stack_versions(node: NodeRecord) -> str:
+    """``PHP 8.2.26, MariaDB 10.11.11, nginx 1.22.1``: what the last check read."""
+    parts = [(label, value) for label, value in (
+        ("PHP", node.php_version), ("MariaDB", node.mariadb_version),
+        ("nginx", node.nginx_version)) if value]
+    return ", ".join(f"{label} {value}" for label, value in parts)
 
 
 def site_list(args: argparse.Namespace) -> None:
@@ -138,9 +148,10 @@ def env_list(args: argparse.Namespace) -> None:
         output.emit_json(envs)
         return
     slugs = {s.id: s.slug for s in app.sites.list(token)}
+    nodes = {n.id: n.name for n in app.nodes.list(token)}
     output.table(((slugs.get(e.site_id, e.site_id), e.slug, e.environment_type, e.status,
-                   e.preview_url, e.drift_status) for e in envs),
-                 ["site", "env", "type", "status", "url", "drift"])
+                   nodes.get(e.node_id, e.node_id), e.preview_url, e.drift_status)
+                  for e in envs), ["site", "env", "type", "status", "node", "url", "drift"])
 
 
 def jobs_list(args: argparse.Namespace) -> None:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from pressluft_core.cli import backups, domains, environments, handlers, promotion, runner
+from pressluft_core.cli import backups, domains, environments, fleet, handlers, promotion, runner
 from pressluft_core.errors import PressluftError
 
 Handler = Callable[[argparse.Namespace], int | None]
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     elist = _add(env, "list", handlers.env_list, "list environments", json_output=True)
     elist.add_argument("--site", help="site id or slug")
     environments.add_commands(_add, site, env)
+    fleet.add_commands(_add, node, env)
     promotion.add_commands(_add, env)
     backups.add_commands(_add, groups)
     domains.add_commands(_add, groups)

@@ -4,6 +4,8 @@ there that streams output into the log and honours cancellation."""
 from __future__ import annotations
 
 import asyncio
+import copy
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -81,6 +83,13 @@ class JobContext:
         if node is None:
             raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
         return node
+
+    def on_node(self, node_id: str) -> JobContext:
+        """The same job (log, state, cancellation) acting on another node: a move reads
+        one node and writes another. Only the node that commands go to differs."""
+        other = copy.copy(self)
+        other.job = dataclasses.replace(self.job, node_id=node_id)
+        return other
 
     async def session(self) -> NodeSession:
         from pressluft_core.remote.connection import NodeTarget

@@ -802,9 +802,14 @@ def cmd_health(data: dict) -> dict:
 
 
 def cmd_inspect(data: dict) -> dict:
+    """The table prefix, the release ``current`` points at, and the wp-config flags a copy
+    of the environment elsewhere must keep (quarantine, WP-Cron)."""
     env = Env(data)
     current = os.readlink(env.current) if env.current.is_symlink() else None
-    return {"table_prefix": table_prefix(env), "current": current}
+    config = (env.shared / "wp-config.php").read_text()
+    return {"table_prefix": table_prefix(env), "current": current,
+            "quarantine": "function pressluft_capture_mail" in config,
+            "cron": "define('DISABLE_WP_CRON', true);" not in config}
 
 
 # Rows of wp_options that change on their own (WordPress noise): left out of the options
@@ -953,9 +958,17 @@ def cmd_clone(data: dict) -> dict:
                          f"{err.decode(errors='replace')[-2000:]}")
     say(f"database {source.db_name} copied to {env.db_name} with URLs rewritten")
 
+    after_copy(env, source.db_name, offset, bool(data.get("quarantine")))
+    return {"path": str(release)}
+
+
+def after_copy(env: Env, counted: str, offset: int, quarantine: bool) -> None:
+    """What a clone gets after its database is copied: every AUTO_INCREMENT raised by
+    ``offset`` above database ``counted``'s (so rows made on the clone never collide with
+    production's at promotion), and search engines discouraged when quarantined."""
     counters = mysql(
         "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES WHERE "
-        f"TABLE_SCHEMA = {sql_string(source.db_name)} AND AUTO_INCREMENT IS NOT NULL")
+        f"TABLE_SCHEMA = {sql_string(counted)} AND AUTO_INCREMENT IS NOT NULL")
     statements = []
     for line in counters.splitlines():
         table, value = line.split("\t")
@@ -963,12 +976,21 @@ def cmd_clone(data: dict) -> dict:
     if statements:
         mysql("\n".join(statements), env.db_name)
     say(f"AUTO_INCREMENT raised by {offset} on {len(statements)} tables")
-    if data.get("quarantine"):
+    if quarantine:
         prefix = table_prefix(env)
         mysql(f"UPDATE `{prefix}options` SET option_value = '0' "
               "WHERE option_name = 'blog_public'", env.db_name)
         say("search engines discouraged (blog_public = 0)")
-    return {"path": str(release)}
+
+
+def cmd_clone_finish(data: dict) -> dict:
+    """``after_copy`` for a clone whose database came from another node (streamed and
+    restored): its own counters, which the dump carried over from the source, are raised."""
+    env = Env(data)
+    after_copy(env, env.db_name, int(data.get("auto_increment_offset",
+                                              AUTO_INCREMENT_OFFSET_DEFAULT)),
+               bool(data.get("quarantine")))
+    return {}
 
 
 CONTAINERS = ("themes", "plugins", "mu-plugins")
@@ -1992,7 +2014,8 @@ def cmd_take_result(data: dict) -> None:
 COMMANDS = {
     "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
     "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
-    "checksums": cmd_checksums, "clone": cmd_clone, "release-from-git": cmd_release_from_git,
+    "checksums": cmd_checksums, "clone": cmd_clone, "clone-finish": cmd_clone_finish,
+    "release-from-git": cmd_release_from_git,
     "release-from-archive": cmd_release_from_archive,
     "update-release": cmd_update_release, "release-from-env": cmd_release_from_env,
     "promote-tables": cmd_promote_tables, "promote-swap": cmd_promote_swap,

@@ -24,6 +24,7 @@ from pressluft_core.records import (
 )
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Runtime, Service, mutation
+from pressluft_core.services.nodes import find_node
 from pressluft_core.services.sites import find_site
 from pressluft_core.wordpress.deploy_source import (
     check_archive,
@@ -62,10 +63,12 @@ class EnvironmentsService(Service):
               target="slug")
     def clone(self, actor: Actor, site_ref: str, source_ref: str, name: str, slug: str, *,
               environment_type: str = "staging", quarantine: bool = True,
-              cron: bool = False, expires_in_hours: int | None = None) -> JobRecord:
+              cron: bool = False, expires_in_hours: int | None = None,
+              node: str | None = None) -> JobRecord:
         """Queue ``env_create``: a copy of ``source`` (code, uploads, database with its URLs
-        rewritten) as a new environment on the source's node. Quarantined unless told
-        otherwise: mail captured, search engines discouraged, WP-Cron off."""
+        rewritten) as a new environment on the source's node, or on ``node`` (streamed
+        there). Quarantined unless told otherwise: mail captured, search engines
+        discouraged, WP-Cron off."""
         source = find_environment(site_ref, source_ref)
         name = validation.display_name("name", name)
         slug = validation.slug("slug", slug)
@@ -82,20 +85,23 @@ class EnvironmentsService(Service):
                 raise ValidationError("expires_in_hours",
                                       f"must be a whole number of hours, 1 to {MAX_EXPIRY_HOURS}")
             expires_at = to_iso(self.rt.clock.now() + timedelta(hours=expires_in_hours))
-        node = Node.get_by_id(source.node_id)
+        place = Node.get_by_id(source.node_id) if node is None else find_node(node)
+        if node is not None and place.status != "active":
+            raise ValidationError("node", f"node {place.name} is {place.status}: only an "
+                                          "active node takes environments")
         now = self.rt.now()
         env_id = new_id()
         domain = configured_preview_domain()
         Environment.insert(
             id=env_id, site_id=source.site_id, name=name, slug=slug,
-            environment_type=environment_type, status="cloning", node_id=node.id,
+            environment_type=environment_type, status="cloning", node_id=place.id,
             source_environment_id=source.id, promotion_preset=source.promotion_preset,
-            preview_url=preview_url(env_id, node, domain),
+            preview_url=preview_url(env_id, place, domain),
             drift_status="unknown", created_at=now, updated_at=now, expires_at=expires_at,
         ).execute()
         return jobs.enqueue(
             self.rt, "env_create", site_id=source.site_id, environment_id=env_id,
-            node_id=node.id,
+            node_id=place.id,
             payload={"source_environment_id": source.id, "quarantine": bool(quarantine),
                      "cron": bool(cron)},
         )

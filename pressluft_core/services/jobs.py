@@ -24,7 +24,7 @@ SITE_JOB_TYPES = (
     "site_create", "site_import", "env_create", "env_deploy", "env_update", "env_restore",
     "env_promote", "backup_create", "domain_add", "domain_remove", "drift_check",
     "health_check", "deploy_plan", "release_rollback", "env_delete", "backup_verify",
-    "env_preview_url",
+    "env_preview_url", "env_move", "env_move_cleanup",
 )
 NODE_JOB_TYPES = ("node_provision", "node_check", "noop", "cert_check", "preview_cert")
 GLOBAL_JOB_TYPES = ("backup_cleanup", "env_expiry", "backup_schedule", "cert_expiry")

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pressluft_core import validation
 from pressluft_core.clock import new_id
 from pressluft_core.concurrency import update_versioned
-from pressluft_core.errors import NotFoundError, ValidationError
-from pressluft_core.models import Environment, Node
+from pressluft_core.errors import NotFoundError, StateError, ValidationError
+from pressluft_core.models import Environment, Job, Node, Site
 from pressluft_core.records import Actor, JobRecord, NodeRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
@@ -102,6 +102,30 @@ class NodesService(Service):
         return jobs.enqueue(self.rt, "node_provision", node_id=node.id, payload=payload,
                             max_attempts=3)
 
+    @mutation("node.decommission", "node", resource_id=lambda record: record.id, target="ref")
+    def decommission(self, actor: Actor, ref: str) -> NodeRecord:
+        """Take a node out of service for good (``status=decommissioned``): no job runs on
+        it again. Refused while environments live there, an old copy left by a move is
+        still there, or jobs for it are queued or running: move, clean up, wait first."""
+        node = find_node(ref)
+        if node.status == "decommissioned":
+            raise StateError(f"node {node.name} is already decommissioned")
+        if node.is_local:
+            raise StateError("the control plane's own node cannot be decommissioned")
+        held = environments_on(node)
+        if held:
+            names = ", ".join(sorted(f"{_site_slug(e)}/{e.slug}" for e in held))
+            raise StateError(f"node {node.name} still holds {len(held)} environment(s) "
+                             f"({names}): move them (`pressluft env move`) and remove old "
+                             "copies (`pressluft env move-cleanup`) first")
+        if Job.select().where((Job.node_id == node.id)
+                              & Job.status.in_(("queued", "running"))).exists():
+            raise StateError(f"node {node.name} has queued or running jobs: decommission it "
+                             "once they finished")
+        update_versioned(Node, node.id, node.state_version, self.rt.clock,
+                         status="decommissioned")
+        return from_row(NodeRecord, Node.get_by_id(node.id))
+
     def public_key(self, token: str) -> str:
         """The control plane's SSH public key, for the operator to install on nodes."""
         from pressluft_core.remote.keys import public_key_line
@@ -124,3 +148,14 @@ def find_node(ref: str) -> Node:
     if node is None:
         raise NotFoundError(f"no node {ref!r}: see `pressluft node list`")
     return node
+
+
+def environments_on(node: Node) -> list[Environment]:
+    """Live environments on ``node`` and those that left an old copy there."""
+    return list(Environment.live().where((Environment.node_id == node.id)
+                                         | (Environment.previous_node_id == node.id)))
+
+
+def _site_slug(env: Environment) -> str:
+    site = Site.get_or_none(Site.id == env.site_id)
+    return site.slug if site else env.site_id

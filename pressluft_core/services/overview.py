@@ -59,6 +59,7 @@ class SiteSummary:
     production_url: str | None  # its primary domain's once that serves, else the preview URL
     environment_count: int
     last_job: JobBrief | None
+    node_names: str = ""  # the nodes its environments run on, comma-separated
 
 
 @dataclass(frozen=True)
@@ -120,11 +121,16 @@ class OverviewService(Service):
         self.auth.require(token)
         db = self.rt.db
         sql = _SITES_SQL if dialect_of(db) == "sqlite" else _SITES_SQL.replace("?", "%s")
+        placed: dict[str, set[str]] = {}
+        for site_id, node_name in (Environment.live(Environment.site_id, Node.name)
+                                   .join(Node, on=(Environment.node_id == Node.id)).tuples()):
+            placed.setdefault(site_id, set()).add(node_name)
         summaries = []
         for row in db.execute_sql(sql).fetchall():
             site = SiteRecord(*row[:8])
             last = JobBrief(*row[10:13]) if row[10] else None
-            summaries.append(SiteSummary(site, row[8], row[9], last))
+            summaries.append(SiteSummary(site, row[8], row[9], last,
+                                         ", ".join(sorted(placed.get(site.id, ())))))
         return summaries
 
     def environments(self, token: str, site_ref: str) -> list[EnvironmentSummary]:
@@ -170,12 +176,14 @@ class OverviewService(Service):
                 for node in Node.select().order_by(Node.name)]
 
     def node_environments(self, token: str, node_id: str) -> list[tuple[str, EnvironmentRecord]]:
-        """(site slug, environment) for every environment hosted on the node."""
+        """(site slug, environment) for every environment hosted on the node, and for
+        those that moved away but left their old copy there (``node_id`` differs)."""
         self.auth.require(token)
         slugs = dict(Site.select(Site.id, Site.slug).tuples())
         return sorted(
             ((slugs.get(e.site_id, "?"), from_row(EnvironmentRecord, e))
-             for e in Environment.live().where(Environment.node_id == node_id)),
+             for e in Environment.live().where((Environment.node_id == node_id)
+                                               | (Environment.previous_node_id == node_id))),
             key=lambda pair: (pair[0], TYPE_ORDER[pair[1].environment_type]))
 
     def certificates(self, token: str) -> list[CertificateSummary]:

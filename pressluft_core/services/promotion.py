@@ -26,7 +26,8 @@ def _source_and_production(site_ref: str, env_ref: str) -> tuple[Environment, En
     prod = Environment.get_by_id(site.primary_environment_id)
     if source.node_id != prod.node_id:
         raise StateError(f"{source.slug} is on another node than production: promotion "
-                         "works within one node")
+                         "works within one node; move one of them there first "
+                         "(`pressluft env move`)")
     return source, prod
 
 

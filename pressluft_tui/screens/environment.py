@@ -63,6 +63,11 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
                 tooltip="text the health check expects on the front page (default: title)"),
         Binding("g", "preview_url", "New preview URL…", id="env.preview_url", show=False,
                 tooltip="move to the preview URL the settings give now (asks first)"),
+        Binding("M", "move", "Move to node…", id="env.move", show=False,
+                tooltip="stream it to another node, health-check it there, switch (URLs "
+                        "unchanged; DNS is yours to change)"),
+        Binding("O", "remove_old_copy", "Remove old copy…", id="env.remove_old_copy",
+                show=False, tooltip="after a move: the copy left on the node it came from"),
         Binding("x", "delete", "Delete…", id="env.delete", show=False,
                 tooltip="staging/clone only: backup first, then typed confirmation; in "
                         "the Domains tab x removes a domain"),
@@ -207,6 +212,12 @@ class EnvironmentScreen(ResourceScreen[EnvironmentDetail]):
 
     def action_delete(self) -> None:
         self.console.delete_environment(self.site_id, self.environment_id)
+
+    def action_move(self) -> None:
+        self.console.move_environment(self.site_id, self.environment_id)
+
+    def action_remove_old_copy(self) -> None:
+        self.console.remove_old_copy(self.site_id, self.environment_id)
 
     def action_schedule(self) -> None:
         self.console.set_backup_schedule(self.site_id, self.environment_id)

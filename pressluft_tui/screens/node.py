@@ -26,6 +26,8 @@ class NodeScreen(ResourceScreen[NodeData]):
         Binding("e", "edit_ip", "Public IP", id="node.edit-ip"),
         Binding("w", "preview_certificate", "Wildcard cert", id="node.wildcard",
                 tooltip="get the wildcard preview certificate *.<preview_domain> (again)"),
+        Binding("x", "decommission", "Decommission…", id="node.decommission", show=False,
+                tooltip="out of service for good; refused while environments live there"),
     ]
 
     def __init__(self, node_id: str) -> None:
@@ -51,10 +53,14 @@ class NodeScreen(ResourceScreen[NodeData]):
             Text(node.name, style="bold"), "  ", render.status(node.status),
             Text(f"  ·  {node.ssh_user}@{node.hostname}:{node.ssh_port}  ·  public IP "
                  f"{node.public_ip or '—'}  ·  last seen ", style="dim"),
-            render.ago(node.last_seen_at, now), *self._preview_cert(node, now)))
+            render.ago(node.last_seen_at, now), "\n", Text(render.stack_line(node),
+                                                            style="dim"),
+            *self._preview_cert(node, now)))
         self.query_one(ResourceTable).set_rows([
             (env.id, [render.plain(slug), render.plain(env.slug),
-                      render.env_badge(env.environment_type), render.status(env.status),
+                      render.env_badge(env.environment_type),
+                      render.status(env.status) if env.node_id == node.id else
+                      Text("old copy (moved away)", style="yellow"),
                       render.plain(env.preview_url)]) for slug, env in envs])
 
     @staticmethod
@@ -77,3 +83,6 @@ class NodeScreen(ResourceScreen[NodeData]):
 
     def action_preview_certificate(self) -> None:
         self.console.get_preview_certificate(self.node_id)
+
+    def action_decommission(self) -> None:
+        self.console.decommission_node(self.node_id)

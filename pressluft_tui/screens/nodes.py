@@ -12,7 +12,7 @@ from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
-COLUMNS = ("Node", "Host", "SSH", "Public IP", "Status", "Last seen", "Envs")
+COLUMNS = ("Node", "Host", "SSH", "Public IP", "Status", "OS", "Last seen", "Envs")
 
 
 class NodesScreen(ResourceScreen[list[NodeSummary]]):
@@ -47,6 +47,7 @@ class NodesScreen(ResourceScreen[list[NodeSummary]]):
         return [name, render.plain(node.hostname),
                 render.plain(f"{node.ssh_user}@:{node.ssh_port}"),
                 render.plain(node.public_ip or "—"), render.status(node.status),
+                render.plain(render.short_os(node.os_release)),
                 render.ago(node.last_seen_at, now), render.plain(summary.environment_count)]
 
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:

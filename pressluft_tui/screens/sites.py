@@ -14,7 +14,7 @@ from pressluft_tui import render
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
-COLUMNS = ("Site", "Name", "Status", "Production URL", "Envs", "Last job")
+COLUMNS = ("Site", "Name", "Status", "Production URL", "Envs", "Nodes", "Last job")
 
 
 class SitesScreen(ResourceScreen[list[SiteSummary]]):
@@ -52,7 +52,8 @@ class SitesScreen(ResourceScreen[list[SiteSummary]]):
                 if job else Text("—", style="dim"))
         return [render.plain(summary.site.slug), render.plain(summary.site.name),
                 render.status(summary.site.status), render.plain(summary.production_url),
-                render.plain(summary.environment_count), last]
+                render.plain(summary.environment_count), render.plain(summary.node_names),
+                last]
 
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
         self.console.open_site(event.key)

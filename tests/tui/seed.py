@@ -58,8 +58,14 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         web2 = core.nodes.register(token, "web-2", "web2.example.net",
                                    public_ip="203.0.113.20", ssh_user="deploy")
         core.nodes.register(token, "old-box", "old.example.net", public_ip="203.0.113.30")
-        Node.update(status="active", last_seen_at="2026-03-01T11:58:00Z").where(
+        Node.update(status="active", last_seen_at="2026-03-01T11:58:00Z",
+                    os_release="Debian GNU/Linux 12 (bookworm)", php_version="8.2.29",
+                    mariadb_version="10.11.14", nginx_version="1.22.1").where(
             Node.id == local.id).execute()
+        Node.update(status="active", last_seen_at="2026-03-01T11:59:00Z",
+                    os_release="Debian GNU/Linux 13 (trixie)", php_version="8.4.11",
+                    mariadb_version="11.8.3", nginx_version="1.26.3").where(
+            Node.id == web2.id).execute()
         Node.update(status="unreachable", last_seen_at="2026-02-27T09:00:00Z").where(
             Node.name == "old-box").execute()
         sites = {}
@@ -72,6 +78,9 @@ def seed_console(core: Pressluft, clock: ManualClock) -> str:
         _finish_site(core, sites["acme"], clock)
         _finish_site(core, sites["blog-berlin"], clock)
         _finish_site(core, sites["x-markup"], clock)
+        # x-markup moved from local to web-2; its old copy is still on local
+        Environment.update(previous_node_id=local.id).where(
+            Environment.id == sites["x-markup"].environment_id).execute()
         acme_prod = sites["acme"].environment_id
         acme_envs = {}
         for slug, kind in (("staging", "staging"), ("try-plugin", "clone")):

@@ -352,3 +352,23 @@ def test_certificates(snap_compare, seeded, make_app, size):
                   expires_at="2026-05-01T09:00:00Z",
                   tls_checked_at="2026-03-01T04:00:00Z").execute()
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=keys("c"))
+
+
+# -- the fleet (issue 14) -----------------------------------------------------------------
+
+
+def test_move_form(snap_compare, seeded, make_app, size):
+    """acme production: the move form offers the other active nodes."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "M"))
+
+
+def test_move_production_confirmation(snap_compare, seeded, make_app, size):
+    """Production asks for its slug and names the A record to change."""
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("enter", "enter", "M", "enter"))
+
+
+def test_decommission_confirmation(snap_compare, seeded, make_app, size):
+    assert snap_compare(make_app(seeded), terminal_size=size,
+                        run_before=keys("o", "down", "enter", "x"))

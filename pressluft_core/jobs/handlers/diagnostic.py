@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
+from pathlib import Path
 
 from pressluft_core.clock import to_iso
 from pressluft_core.concurrency import update_versioned
@@ -74,9 +76,33 @@ async def _check_connect(ctx: JobContext) -> None:
         raise
 
 
+FACTS_SCRIPT = (Path(__file__).resolve().parent.parent.parent / "node" / "facts.py").read_bytes()
+FACT_COLUMNS = ("os_release", "php_version", "mariadb_version", "nginx_version")
+
+
 async def _check_probe(ctx: JobContext) -> None:
     await ctx.run(["uname", "-srm"], sudo=False)
     await ctx.run(["python3", "--version"], sudo=False)
+    await record_facts(ctx)
+
+
+async def record_facts(ctx: JobContext) -> dict[str, object]:
+    """Read what the node runs (``node/facts.py`` on its python3) and record it on the
+    node, so the console can show OS and stack versions without asking the node."""
+    result = await ctx.run(["python3", "-"], input=FACTS_SCRIPT, sudo=False)
+    lines = result.output_tail.strip().splitlines()
+    try:
+        facts = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        raise JobFailure("COMMAND_FAILED", "the node's facts could not be read") from None
+    node = Node.get_by_id(ctx.node().id)
+    changes = {column: facts.get(column) for column in FACT_COLUMNS}
+    with write_transaction(ctx.rt.db):
+        update_versioned(Node, node.id, node.state_version, ctx.rt.clock, **changes)
+    ctx.info(f"node {node.name}: {facts.get('os_release')}, init {facts.get('init')}, "
+             f"PHP {facts.get('php_version') or '-'}, MariaDB "
+             f"{facts.get('mariadb_version') or '-'}, nginx {facts.get('nginx_version') or '-'}")
+    return facts
 
 
 async def _check_record(ctx: JobContext) -> None:

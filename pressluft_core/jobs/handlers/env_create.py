@@ -14,9 +14,10 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.handlers.env_move import stream_copy
 from pressluft_core.jobs.handlers.site_create import health_step
 from pressluft_core.jobs.registry import job_type
-from pressluft_core.models import DriftCheck, Environment, Release
+from pressluft_core.models import DriftCheck, Environment, Node, Release
 from pressluft_core.wordpress.presets import PROTECTED_PATHS, protected_tables
 
 AUTO_INCREMENT_OFFSET = 10_000_000
@@ -32,7 +33,8 @@ def _source(ctx: JobContext) -> Environment:
 
 async def _prepare(ctx: JobContext) -> None:
     env, source = common.environment(ctx), _source(ctx)
-    inspected = await common.envctl(ctx, "inspect", common.env_inputs(source))
+    inspected = await common.envctl(ctx.on_node(source.node_id), "inspect",
+                                    common.env_inputs(source))
     quarantine = bool(ctx.payload.get("quarantine", True))
     data = {**common.env_inputs(env), "db_password": common.ensure_db_password(ctx, env.id),
             "table_prefix": inspected["table_prefix"], "quarantine": quarantine,
@@ -46,7 +48,7 @@ async def _prepare(ctx: JobContext) -> None:
 
 async def _baseline(ctx: JobContext) -> None:
     env, source = common.environment(ctx), _source(ctx)
-    answer = await common.envctl(ctx, "checksums", {
+    answer = await common.envctl(ctx.on_node(source.node_id), "checksums", {
         **common.env_inputs(source), "tables": list(protected_tables(env.promotion_preset)),
         "all_tables": True, "paths": list(PROTECTED_PATHS)})
     record_drift_check(ctx, env, "clean", answer, report=None)
@@ -81,6 +83,9 @@ def record_drift_check(ctx: JobContext, env: Environment, status: str,
 async def _copy(ctx: JobContext) -> None:
     env, source = common.environment(ctx), _source(ctx)
     release_id, name = common.planned_release(ctx)
+    if source.node_id != env.node_id:
+        await _copy_across(ctx, env, source, release_id, name)
+        return
     data = {**common.env_inputs(env), "source": common.env_inputs(source), "release": name,
             "replacements": [[common.canonical_url(source), common.canonical_url(env)]],
             "auto_increment_offset": AUTO_INCREMENT_OFFSET,
@@ -90,6 +95,26 @@ async def _copy(ctx: JobContext) -> None:
     common.record_release(ctx, env, release_id, answer["path"], origin.source_type,
                           origin.source_ref, notes=f"cloned from {source.slug} release "
                                                    f"{origin.path.rsplit('/', 1)[-1]}")
+
+
+async def _copy_across(ctx: JobContext, env: Environment, source: Environment,
+                       release_id: str, name: str) -> None:
+    """A clone on another node: the source streamed over (as a move does, URLs rewritten
+    by the target's restore), swapped into the still empty environment, then the same
+    AUTO_INCREMENT raise and quarantine as a clone on the source's own node."""
+    node = Node.get_by_id(source.node_id)
+    await stream_copy(ctx, source, node, env, name)
+    flags = {"restore_id": ctx.job.id[:8], "db": True, "files": True}
+    inputs = common.env_inputs(env)
+    await common.envctl(ctx, "restore-swap", {**inputs, **flags})
+    await common.envctl(ctx, "restore-finish", {**inputs, **flags})
+    await common.envctl(ctx, "clone-finish", {
+        **inputs, "auto_increment_offset": AUTO_INCREMENT_OFFSET,
+        "quarantine": bool(ctx.payload.get("quarantine", True))})
+    origin = Release.get_by_id(source.current_release_id)
+    common.record_release(ctx, env, release_id, f"{inputs['sites_root']}/{env.site_id}/"
+                          f"{env.id}/releases/{name}", origin.source_type, origin.source_ref,
+                          notes=f"cloned from {source.slug} on node {node.name}")
 
 
 ENV_CREATE = job_type(

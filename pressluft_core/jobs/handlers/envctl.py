@@ -89,10 +89,17 @@ def env_inputs(env: Environment, node: Node | None = None) -> dict[str, Any]:
 
 
 def environment(ctx: JobContext) -> Environment:
+    """The job's environment, on the job's node: a job queued before the environment was
+    moved to another node must not run its commands on the old one."""
     env = Environment.get_or_none(Environment.id == ctx.job.environment_id)
     if env is None:
         raise JobFailure("PRECONDITION", f"environment {ctx.job.environment_id} no longer "
                                          "exists")
+    if ctx.job.node_id and env.node_id != ctx.job.node_id:
+        node = Node.get_or_none(Node.id == env.node_id)
+        raise JobFailure("PRECONDITION", f"environment {env.slug} moved to node "
+                         f"{node.name if node else env.node_id} after this job was queued; "
+                         "queue it again")
     return env
 
 
@@ -209,10 +216,11 @@ def health_inputs(ctx: JobContext, env: Environment, rounds: int = 2) -> dict[st
 
 
 async def health(ctx: JobContext, env: Environment, url: str | None = None,
-                 rounds: int = 2) -> tuple[bool, str]:
-    """Run the node-side health check (at ``url``, default the canonical one); (healthy,
-    one line naming each check and, for a failed one, its evidence)."""
-    data = {**env_inputs(env), **health_inputs(ctx, env, rounds)}
+                 rounds: int = 2, node: Node | None = None) -> tuple[bool, str]:
+    """Run the node-side health check (at ``url``, default the canonical one) on ``ctx``'s
+    node (``node``: its row, when that is not yet the environment's); (healthy, one line
+    naming each check and, for a failed one, its evidence)."""
+    data = {**env_inputs(env, node), **health_inputs(ctx, env, rounds)}
     if url is not None:
         data.update(url=url, server_name=url_host(url))
     answer = await envctl(ctx, "health", data)

@@ -17,6 +17,7 @@ from pressluft_core.concurrency import update_versioned
 from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.handlers.diagnostic import record_facts
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Node
 
@@ -89,6 +90,7 @@ async def _check(ctx: JobContext) -> None:
         raise JobFailure("COMMAND_FAILED", f"nginx answered {unknown} to an unknown host "
                          "(expected no answer: 444)")
     ctx.info("nginx: 404 for ACME challenges on any name, no answer for unknown hosts")
+    await record_facts(ctx)
     _set_status(ctx, "active")
 
 

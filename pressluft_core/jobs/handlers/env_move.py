@@ -1,0 +1,249 @@
+"""``env_move``: an environment moved to another node, URLs unchanged (issue 14).
+
+The job's node is the target (where everything changes); the source is only read, the way
+a backup reads it. The source's ``backup-stream`` is piped through the control plane into
+the target's ``restore-stream`` (so nodes need not reach each other), staged beside a fresh
+copy prepared on the target, swapped in there and health-checked over the target's own
+nginx. Only then does the row switch nodes in one transaction; until that moment the
+source serves as before and the environment's row is untouched, so a failure (a node that
+vanished, an unhealthy copy) leaves nothing a retry cannot redo from the start. The old
+copy stays on the source (``previous_node_id``) until ``env move-cleanup`` removes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pressluft_core.concurrency import update_versioned
+from pressluft_core.db import write_transaction
+from pressluft_core.jobs.context import JobContext
+from pressluft_core.jobs.errors import JobFailure
+from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.registry import job_type
+from pressluft_core.models import Domain, Environment, Node, Release
+
+PIPE_CHUNKS = 16  # ~16 MiB in flight between the two nodes at most
+
+
+def _environment(ctx: JobContext) -> Environment:
+    env = Environment.get_or_none(Environment.id == ctx.job.environment_id)
+    if env is None or env.deleted_at is not None:
+        raise JobFailure("PRECONDITION", "the environment no longer exists")
+    return env
+
+
+def _source(ctx: JobContext) -> Node:
+    node = Node.get_or_none(Node.id == ctx.require("from_node_id"))
+    if node is None:
+        raise JobFailure("PRECONDITION", "the node the environment is moved from no longer "
+                                         "exists")
+    return node
+
+
+def _moved(ctx: JobContext, env: Environment) -> bool:
+    """An earlier attempt already switched the row: only the report is left to do."""
+    return env.node_id == ctx.job.node_id
+
+
+async def _check(ctx: JobContext) -> None:
+    env, source, target = _environment(ctx), _source(ctx), ctx.node()
+    if _moved(ctx, env):
+        ctx.info(f"{env.slug} already runs on {target.name} (switched by an earlier attempt)")
+        return
+    if env.node_id != source.id:
+        raise JobFailure("PRECONDITION", f"{env.slug} is no longer on node {source.name}")
+    if target.status != "active":
+        raise JobFailure("PRECONDITION", f"node {target.name} is {target.status}: only an "
+                         "active node takes environments (check or provision it first)")
+    if env.current_release_id is None:
+        raise JobFailure("PRECONDITION", f"{env.slug} has no release to move")
+    for node, side in ((source, "source"), (target, "target")):
+        await ctx.on_node(node.id).session()
+        ctx.info(f"{side}: node {node.name} ({node.ssh_user}@{node.hostname}) answers")
+    inspected = await common.envctl(ctx.on_node(source.id), "inspect",
+                                    common.env_inputs(env, source))
+    ctx.state["inspected"] = inspected
+
+
+async def _prepare(ctx: JobContext) -> None:
+    """User, pool, database, nginx block on the target, with the source's flags."""
+    env, target = _environment(ctx), ctx.node()
+    if _moved(ctx, env):
+        return
+    inspected = ctx.state["inspected"]
+    await ensure_preview_certificate(ctx, env.preview_url)
+    data = {**common.env_inputs(env, target),
+            "db_password": common.ensure_db_password(ctx, env.id),
+            "table_prefix": inspected["table_prefix"],
+            "quarantine": bool(inspected.get("quarantine")),
+            "cron": bool(inspected.get("cron", True))}
+    await common.envctl(ctx, "prepare", data, retryable=True)
+
+
+async def _stream(ctx: JobContext) -> None:
+    env, source, target = _environment(ctx), _source(ctx), ctx.node()
+    if _moved(ctx, env):
+        return
+    release_id, name = common.planned_release(ctx)
+    await stream_copy(ctx, env, source, env, name)
+    origin = Release.get_by_id(env.current_release_id)
+    common.record_release(ctx, env, release_id,
+                          f"{common.env_inputs(env, target)['sites_root']}/{env.site_id}/"
+                          f"{env.id}/releases/{name}", origin.source_type, origin.source_ref,
+                          notes=f"moved from node {source.name}")
+
+
+async def stream_copy(ctx: JobContext, origin: Environment, source: Node, env: Environment,
+                      release: str) -> dict[str, Any]:
+    """``origin``'s ``backup-stream`` on ``source`` → control plane → ``restore-stream`` of
+    ``env`` on the job's node, chunk by chunk through a bounded queue (memory stays flat
+    whatever the size): staged beside ``env`` (URLs rewritten when they differ), nothing
+    live touched. What an earlier attempt staged or swapped in is dropped first."""
+    target = ctx.node()
+    inputs = common.env_inputs(env, target)
+    await common.envctl(ctx, "restore-finish", {**inputs, "restore_id": ctx.job.id[:8]})
+    read_side = ctx.on_node(source.id)
+    reader, writer = await read_side.session(), await ctx.session()
+    helpers = {n: await reader.upload_helper(n, c) for n, c in common.HELPERS.items()}
+    targets = {n: await writer.upload_helper(n, c) for n, c in common.HELPERS.items()}
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(PIPE_CHUNKS)
+    moved = [0]
+
+    async def send(chunk: bytes) -> None:
+        await queue.put(chunk)
+        moved[0] += len(chunk)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+
+    async def produce() -> int:
+        try:
+            status = await read_side.stream(
+                ["python3", helpers["envctl.py"], "backup-stream",
+                 json.dumps({**common.env_inputs(origin, source), "scope": "full",
+                             "backup_id": None})], on_stdout=send)
+        except BaseException:
+            while not queue.empty():  # the target gets a truncated stream, and fails
+                queue.get_nowait()
+            queue.put_nowait(None)
+            raise
+        await queue.put(None)
+        return status
+
+    answer = bytearray()
+
+    async def collect(chunk: bytes) -> None:
+        answer.extend(chunk[-65536:])
+
+    data = {**inputs, "release": release, "restore_id": ctx.job.id[:8],
+            "replacer": targets["search_replace.py"], "sqlguard": targets["sqlguard.py"]}
+    producing = asyncio.ensure_future(produce())
+    try:
+        staged = await ctx.stream(
+            ["python3", targets["envctl.py"], "restore-stream", json.dumps(data)],
+            on_stdout=collect, stdin=chunks())
+    except BaseException:
+        producing.cancel()
+        raise
+    if not producing.done():  # the target stopped reading before the end
+        producing.cancel()
+    try:
+        sent = await producing  # a source that vanished raises here: CONNECTION_LOST
+    except asyncio.CancelledError:
+        sent = -1
+    lines = answer.decode(errors="replace").splitlines()
+    for line in lines:
+        if not line.startswith(common.RESULT_PREFIX):
+            ctx.log.write("out", line)
+    if sent != 0 or staged != 0:
+        side, status = (target.name, staged) if staged != 0 else (source.name, sent)
+        raise JobFailure("STEP_RETRYABLE", f"streaming {origin.slug} from {source.name} to "
+                         f"{target.name} failed on {side} (exit {status}); nothing live was "
+                         "changed")
+    ctx.info(f"streamed {moved[0] / 2**20:.1f} MiB (compressed) from {source.name} to "
+             f"{target.name}")
+    return next(json.loads(line[len(common.RESULT_PREFIX):]) for line in reversed(lines)
+                if line.startswith(common.RESULT_PREFIX))
+
+
+async def _swap_and_check(ctx: JobContext) -> None:
+    """Swap the staged copy in on the target, point ``current`` at it and health-check it
+    there; an unhealthy copy is removed from the target and the move fails."""
+    env, source, target = _environment(ctx), _source(ctx), ctx.node()
+    if _moved(ctx, env):
+        return
+    inputs = common.env_inputs(env, target)
+    flags = {"restore_id": ctx.job.id[:8], "db": True, "files": True}
+    await common.envctl(ctx, "restore-swap", {**inputs, **flags})
+    await common.envctl(ctx, "activate", {**inputs, "release": ctx.state["release_name"]})
+    await common.envctl(ctx, "restore-finish", {**inputs, **flags})
+    healthy, summary = await common.health(ctx, env, node=target)
+    common.set_health(ctx, ctx.state["release_id"], healthy)
+    if not healthy:
+        await common.envctl(ctx, "remove", inputs, retryable=True)
+        raise JobFailure("HEALTH_CHECK_FAILED", f"the copy on {target.name} failed its health "
+                         f"check ({summary}) and was removed from it; {env.slug} still runs "
+                         f"on {source.name}, unchanged", rolled_back=True)
+    ctx.info(f"healthy on {target.name}: {summary}")
+
+
+def _switch(ctx: JobContext) -> None:
+    env, source, target = _environment(ctx), _source(ctx), ctx.node()
+    if _moved(ctx, env):
+        return
+    with write_transaction(ctx.rt.db):
+        update_versioned(Environment, env.id, env.state_version, ctx.rt.clock,
+                         node_id=target.id, previous_node_id=source.id,
+                         current_release_id=ctx.state["release_id"])
+    ctx.info(f"{env.slug} now belongs to node {target.name}; the old copy stays on "
+             f"{source.name} until `pressluft env move-cleanup` removes it")
+
+
+async def _switch_step(ctx: JobContext) -> None:
+    _switch(ctx)
+    env, target = _environment(ctx), ctx.node()
+    address = target.public_ip or target.hostname
+    hosts = [d.hostname for d in Domain.select().where(Domain.environment_id == env.id)]
+    for host in hosts or [common.url_host(env.preview_url)]:
+        ctx.info(f"DNS (yours to change): point the A record of {host} at {address}")
+    if ".sslip.io" in env.preview_url:
+        ctx.info(f"the preview URL {env.preview_url} names the old node's address: "
+                 "`pressluft env preview-url` gives it one on the new node")
+
+
+ENV_MOVE = job_type(
+    "env_move",
+    ("check both nodes", _check),
+    ("prepare the environment on the target", _prepare),
+    ("stream files and database to the target", _stream),
+    ("swap in and health-check on the target", _swap_and_check),
+    ("switch the environment to the target", _switch_step),
+    timeout_seconds=12 * 60 * 60,
+)
+
+
+async def _cleanup(ctx: JobContext) -> None:
+    env = _environment(ctx)
+    if env.previous_node_id != ctx.job.node_id:
+        ctx.info("no old copy left on this node")
+        return
+    if env.node_id == ctx.job.node_id:
+        raise JobFailure("PRECONDITION", "the environment runs on this node: nothing to "
+                                         "clean up")
+    old = ctx.node()
+    await common.envctl(ctx, "remove", common.env_inputs(env, old), retryable=True)
+    with write_transaction(ctx.rt.db):
+        fresh = Environment.get_by_id(env.id)
+        update_versioned(Environment, env.id, fresh.state_version, ctx.rt.clock,
+                         previous_node_id=None)
+    ctx.info(f"the old copy of {env.slug} was removed from node {old.name}")
+
+
+ENV_MOVE_CLEANUP = job_type("env_move_cleanup",
+                            ("remove the old copy from the node it left", _cleanup),
+                            timeout_seconds=60 * 60)
