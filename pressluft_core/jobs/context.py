@@ -98,7 +98,8 @@ class JobContext:
             raise JobFailure("INTERNAL_ERROR", "this worker has no SSH connection pool")
         node = self.node()
         target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
-                            user=node.ssh_user, known_host_key=node.ssh_host_key)
+                            user=node.ssh_user, known_host_key=node.ssh_host_key,
+                            name=node.name)
         pool = self._pool()
         if node.ssh_host_key is None:
             # Nothing recorded: first use, or an operator cleared a key that changed

@@ -1380,6 +1380,10 @@ def cmd_backup_stream(data: dict) -> None:
                         continue
                     tf.add(entry, arcname=f"files/{entry.name}", filter=_excluded)
                 tf.add(env.shared / "uploads", arcname="files/uploads", filter=_excluded)
+            if data.get("with_core"):  # a move: the target has no release to build on
+                for entry in sorted(release.iterdir()):
+                    if entry.name not in ("wp-content", "wp-config.php"):
+                        tf.add(entry, arcname=f"core/{entry.name}")
         compress.stdin.close()
         if compress.wait() != 0:
             raise Failed("zstd failed")
@@ -1464,14 +1468,14 @@ class Unpacker:
     under ``runuser``): root only reads the archive and forwards checked members, so even
     a member that slipped past the checks can only land where that user may write."""
 
-    def __init__(self, env: Env, code: Path, uploads: Path) -> None:
-        for path in (code, uploads):
+    def __init__(self, env: Env, code: Path, uploads: Path, core: Path) -> None:
+        for path in (code, uploads, core):
             shutil.rmtree(path, ignore_errors=True)
             ensure_dir(path, 0o750, env.user, env.user)
         me = install_lib(os.path.abspath(__file__), "envctl.py")
         self.proc = subprocess.Popen(
             ["runuser", "-u", env.user, "--", "python3", me, "unpack",
-             json.dumps({"code": str(code), "uploads": str(uploads)})],
+             json.dumps({"code": str(code), "uploads": str(uploads), "core": str(core)})],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         assert self.proc.stdin is not None
         self.tar = tarfile.open(  # noqa: SIM115 (closed by close(), after the last member)
@@ -1503,9 +1507,11 @@ class Unpacker:
 
 
 def cmd_unpack(data: dict) -> dict:
-    """Run as the environment's user: a tar stream of ``code/…`` and ``uploads/…`` members
-    on stdin, each checked again, extracted into the two directories it was given."""
-    dests = {"code": Path(str(data.get("code"))), "uploads": Path(str(data.get("uploads")))}
+    """Run as the environment's user: a tar stream of ``code/…``, ``uploads/…`` and
+    ``core/…`` members on stdin, each checked again, extracted into the directories it
+    was given."""
+    dests = {name: Path(str(data[name])) for name in ("code", "uploads", "core")
+             if data.get(name)}
     extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     tree = TreeGuard()
     with tarfile.open(fileobj=sys.stdin.buffer, mode="r|") as tf:
@@ -1553,11 +1559,13 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
     release = env.release_dir(data.get("release"))
     helpers = {"replacer": install_lib(data.get("replacer"), "search_replace.py"),
                "sqlguard": install_lib(data.get("sqlguard"), "sqlguard.py")}
-    mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
-          f"`{names['scratch_db']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+    files_only = bool(data.get("files_only"))  # a move: the database comes on its own
+    if not files_only:
+        scratch_database(names["scratch_db"])
     building = fresh_building_dir(env, release)
     uploads_new = names["uploads_new"]
     code_new = env.dir / "tmp" / f"restore-{data.get('restore_id')}"
+    core_new = env.dir / "tmp" / f"restore-core-{data.get('restore_id')}"
     shutil.rmtree(uploads_new, ignore_errors=True)
     limit = int(data.get("max_unpacked_bytes") or MAX_UNPACKED_BYTES)
     files_budget = SpaceBudget(limit, env.dir)
@@ -1570,7 +1578,7 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
         source.seek(0)
     unpack = subprocess.Popen(argv, stdin=source, stdout=subprocess.PIPE)
     meta: dict = dict(data.get("meta") or {})
-    has = {"db": False, "files": False}
+    has = {"db": False, "files": False, "core": False}
     files: Unpacker | None = None
     tree = TreeGuard()
     assert unpack.stdout is not None
@@ -1588,15 +1596,22 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
                     continue
                 if not meta:
                     raise Refused("the archive does not start with meta.json")
+                if member.name == "db.sql" and files_only:
+                    raise Refused("db.sql in a files-only stream")
                 if member.name == "db.sql":
                     db_budget.take(member)
                     import_dump(tf.extractfile(member), env, names["scratch_db"], helpers,
                                 meta.get("source_url"), env.url)
                     has["db"] = True
+                elif member.name.startswith("core/") and data.get("with_core") \
+                        and has["files"]:
+                    files_budget.take(member)  # after files/: the whole release, moved
+                    has["core"] = True
+                    files.add(member, member.name, tf.extractfile(member))  # type: ignore[union-attr]
                 elif member.name == "files" or member.name.startswith("files/"):
                     files_budget.take(member)
                     if files is None:
-                        files = Unpacker(env, code_new, uploads_new)
+                        files = Unpacker(env, code_new, uploads_new, core_new)
                         has["files"] = True
                     rel = member.name[len("files/"):] if member.name != "files" else ""
                     if rel == "uploads" or rel.startswith("uploads/"):
@@ -1610,22 +1625,72 @@ def stage_archive(data: dict, source) -> dict:  # type: ignore[no-untyped-def]
         if files is not None:
             files.proc.kill()
             files.proc.wait()
-        shutil.rmtree(code_new, ignore_errors=True)
-        shutil.rmtree(uploads_new, ignore_errors=True)
+        for path in (code_new, uploads_new, core_new):
+            shutil.rmtree(path, ignore_errors=True)
         raise
     finally:
         unpack.stdout.close()
     if unpack.wait() != 0:
         raise Failed("the archive stream could not be decompressed")
     if has["files"]:
-        copy_current(env, building)
-        shutil.rmtree(building / "wp-content")
+        if has["core"]:
+            os.replace(core_new, building)
+        else:
+            shutil.rmtree(core_new, ignore_errors=True)
+            copy_current(env, building)
+        shutil.rmtree(building / "wp-content", ignore_errors=True)
         os.replace(code_new, building / "wp-content")
         finish_release(env, building, release)
         os.chmod(uploads_new, 0o750)
     say(f"staged: database {'yes' if has['db'] else 'no'}, files "
         f"{'yes' if has['files'] else 'no'} (backup of {meta.get('source_url')})")
     return {"db": has["db"], "files": has["files"], "meta": meta}
+
+
+def scratch_database(name: str) -> None:
+    mysql(f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET "
+          "utf8mb4 COLLATE utf8mb4_unicode_ci;")
+
+
+def cmd_dump_stream(data: dict) -> None:
+    """The environment's database on stdout, ``mysqldump | zstd``, nothing staged: a move
+    streams it beside the files so that the dump, the transfer and the import overlap."""
+    env = Env(data)
+    dump = subprocess.Popen(
+        ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
+         "--no-tablespaces", "--default-character-set=utf8mb4", env.db_name],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pack = subprocess.run(["zstd", "-q", "-c", "-3", "-T0"], stdin=dump.stdout,
+                          stdout=sys.stdout.buffer, check=False)
+    err = dump.stderr.read() if dump.stderr else b""
+    if dump.wait() != 0 or pack.returncode != 0:
+        raise Failed("mysqldump | zstd failed: " + err.decode(errors="replace")[-1000:])
+    print("database streamed", file=sys.stderr, flush=True)
+
+
+def cmd_restore_db_stream(data: dict) -> dict:
+    """A ``dump-stream`` on stdin into the restore's scratch database, through the same SQL
+    check, URL replacer (from ``source_url`` to this environment's URL when they differ)
+    and unprivileged client as every other dump; nothing live is touched."""
+    env = Env(data)
+    names = restore_names(env, data.get("restore_id"))
+    helpers = {"replacer": install_lib(data.get("replacer"), "search_replace.py"),
+               "sqlguard": install_lib(data.get("sqlguard"), "sqlguard.py")}
+    source_url = data.get("source_url")
+    if not isinstance(source_url, str) or not SOURCE_URL_RE.fullmatch(source_url):
+        raise Refused(f"source_url {source_url!r} is not an http(s) URL")
+    scratch_database(names["scratch_db"])
+    unpack = subprocess.Popen(["zstd", "-q", "-d", "-c"], stdin=sys.stdin.buffer,
+                              stdout=subprocess.PIPE)
+    try:
+        import_dump(unpack.stdout, env, names["scratch_db"], helpers, source_url, env.url)
+    finally:
+        if unpack.stdout is not None:
+            unpack.stdout.close()
+    if unpack.wait() != 0:
+        raise Failed("the database stream could not be decompressed")
+    say(f"staged: database ({source_url})")
+    return {"db": True}
 
 
 def import_dump(member, env: Env, database: str, helpers: dict,  # type: ignore[no-untyped-def]
@@ -2027,9 +2092,11 @@ COMMANDS = {
 }
 # Their stdin/stdout carry the data: the input comes as the argument after the command.
 STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream,
+                   "dump-stream": cmd_dump_stream, "restore-db-stream": cmd_restore_db_stream,
                    "import-stage": cmd_import_stage, "take-result": cmd_take_result,
                    "unpack": cmd_unpack, "extract": cmd_extract}
 AS_ENVIRONMENT_USER = {"unpack", "extract"}  # run by root through runuser, never as root
+RAW_OUTPUT = {"backup-stream", "take-result", "dump-stream"}
 
 
 def main(argv: list[str]) -> int:
@@ -2048,8 +2115,8 @@ def main(argv: list[str]) -> int:
         data = json.loads(argv[2] if streaming else (sys.stdin.read() or "{}"))
         if not isinstance(data, dict):
             raise Refused("input must be a JSON object")
-        if argv[1] in ("backup-stream", "take-result"):
-            (cmd_backup_stream if argv[1] == "backup-stream" else cmd_take_result)(data)
+        if argv[1] in RAW_OUTPUT:  # stdout is the data: no result line after it
+            STREAM_COMMANDS[argv[1]](data)
             return 0
         command = STREAM_COMMANDS[argv[1]] if streaming else COMMANDS[argv[1]]
         result = command(data)

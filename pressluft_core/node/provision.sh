@@ -39,6 +39,9 @@ print(root.rstrip("/"), port)
 
 # -- packages: only the missing ones (apt-get install would upgrade present ones) --------
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# A node that runs systemd can run a firewall: ufw comes with the stack there (Ubuntu has
+# it already). Containers without systemd keep whatever their host filters.
+[ -d /run/systemd/system ] && PACKAGES+=(ufw)
 missing=()
 for pkg in "${PACKAGES[@]}"; do installed "$pkg" || missing+=("$pkg"); done
 if [ ${#missing[@]} -gt 0 ]; then

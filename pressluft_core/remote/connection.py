@@ -51,7 +51,7 @@ class ConnectionPool:
             if current is not None:
                 del self._sessions[target.node_id]
                 await current.close()
-            connected = await connect(target.node_id, target.host, target.port, target.user,
+            connected = await connect(target.label, target.host, target.port, target.user,
                                       self._client_key, expected, self._connect_timeout)
             if expected is None:
                 try:

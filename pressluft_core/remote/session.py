@@ -45,6 +45,11 @@ class NodeTarget:
     port: int
     user: str
     known_host_key: str | None = None  # OpenSSH public key line recorded on first use
+    name: str | None = None  # the operator's name for the node, for messages
+
+    @property
+    def label(self) -> str:
+        return self.name or self.node_id
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class NodeSession:
 
     @property
     def where(self) -> str:
-        return f"node {self.target.node_id} ({self.target.host}:{self.target.port})"
+        return f"node {self.target.label} ({self.target.host}:{self.target.port})"
 
     @property
     def closed(self) -> bool:

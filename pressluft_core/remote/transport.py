@@ -51,7 +51,8 @@ class Connected:
 
 async def connect(node_id: str, host: str, port: int, user: str, client_key: asyncssh.SSHKey,
                   known_host_key: str | None, connect_timeout: float) -> Connected:
-    """Connect and authenticate, or raise a :class:`RemoteError` subclass."""
+    """Connect and authenticate, or raise a :class:`RemoteError` subclass. ``node_id``
+    names the node in those errors (its name where the caller knows it)."""
     expected = _parse_known(node_id, known_host_key)
     client = _Client(expected)
     options: dict[str, object] = {}
@@ -89,9 +90,12 @@ async def connect(node_id: str, host: str, port: int, user: str, client_key: asy
             f"public key shown by `pressluft node key` in ~{user}/.ssh/authorized_keys on "
             "the node") from None
     except TimeoutError:
-        raise HostUnreachable(f"{where}: no SSH answer within {connect_timeout:g} s") from None
+        raise HostUnreachable(f"{where}: no SSH answer within {connect_timeout:g} s: check "
+                              "that the node is up, that the address and port are right and "
+                              "that its firewall lets SSH in") from None
     except OSError as exc:
-        raise HostUnreachable(f"{where} is unreachable: {exc.strerror or exc}") from None
+        raise HostUnreachable(f"{where} is unreachable: {exc.strerror or exc}: check that the "
+                              "node is up and that sshd listens on that port") from None
     except asyncssh.Error as exc:
         raise HostUnreachable(f"{where}: SSH connection failed: {exc.reason}") from None
     server_key = conn.get_server_host_key()

@@ -328,7 +328,8 @@ async def test_clone_of_production_from_the_site_screen_queues_env_create(seeded
         await pilot.press("right", "enter")  # type: clone
         await pilot.press("right", "enter")  # quarantine: no
         await pilot.press("space", "enter")  # WP-Cron: on
-        await pilot.press(*typed("48"), "enter")  # expires after 48 hours; submits
+        await pilot.press(*typed("48"), "enter")  # expires after 48 hours
+        await pilot.press("enter")  # node: the source's own; submits
         assert await wait_for(pilot, lambda: bool(
             seeded.jobs.list(app.token, job_type="env_create")))
         assert not isinstance(app.screen, ConfirmScreen)  # production is only read

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from pressluft_core.concurrency import update_versioned
 from pressluft_core.db import write_transaction
@@ -25,6 +24,7 @@ from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Domain, Environment, Node, Release
+from pressluft_core.remote.errors import RemoteError
 
 PIPE_CHUNKS = 16  # ~16 MiB in flight between the two nodes at most
 
@@ -98,11 +98,13 @@ async def _stream(ctx: JobContext) -> None:
 
 
 async def stream_copy(ctx: JobContext, origin: Environment, source: Node, env: Environment,
-                      release: str) -> dict[str, Any]:
-    """``origin``'s ``backup-stream`` on ``source`` → control plane → ``restore-stream`` of
-    ``env`` on the job's node, chunk by chunk through a bounded queue (memory stays flat
-    whatever the size): staged beside ``env`` (URLs rewritten when they differ), nothing
-    live touched. What an earlier attempt staged or swapped in is dropped first."""
+                      release: str) -> None:
+    """``origin`` on ``source`` copied beside ``env`` on the job's node, nothing live
+    touched: two pipes through the control plane at once, the database (``dump-stream`` →
+    ``restore-db-stream``: dump, transfer, SQL check, URL rewrite when the URLs differ and
+    import overlap) and the files (``backup-stream`` of code, uploads and WordPress core →
+    ``restore-stream``, unpacked as the environment's user). What an earlier attempt
+    staged or swapped in on the target is dropped first."""
     target = ctx.node()
     inputs = common.env_inputs(env, target)
     await common.envctl(ctx, "restore-finish", {**inputs, "restore_id": ctx.job.id[:8]})
@@ -110,65 +112,101 @@ async def stream_copy(ctx: JobContext, origin: Environment, source: Node, env: E
     reader, writer = await read_side.session(), await ctx.session()
     helpers = {n: await reader.upload_helper(n, c) for n, c in common.HELPERS.items()}
     targets = {n: await writer.upload_helper(n, c) for n, c in common.HELPERS.items()}
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(PIPE_CHUNKS)
-    moved = [0]
+    origin_inputs = common.env_inputs(origin, source)
+    staged = {**inputs, "restore_id": ctx.job.id[:8], "replacer": targets["search_replace.py"],
+              "sqlguard": targets["sqlguard.py"]}
+    database = _Pipe(ctx, source, target, "database")
+    files = _Pipe(ctx, source, target, "files")
+    try:
+        async with asyncio.TaskGroup() as pipes:
+            pipes.create_task(database.run(
+                ["python3", helpers["envctl.py"], "dump-stream", json.dumps(origin_inputs)],
+                ["python3", targets["envctl.py"], "restore-db-stream", json.dumps(
+                    {**staged, "source_url": common.canonical_url(origin)})]))
+            pipes.create_task(files.run(
+                ["python3", helpers["envctl.py"], "backup-stream", json.dumps(
+                    {**origin_inputs, "scope": "files", "backup_id": None, "with_core": True})],
+                ["python3", targets["envctl.py"], "restore-stream", json.dumps(
+                    {**staged, "release": release, "with_core": True, "files_only": True})]))
+    except BaseExceptionGroup as failed:  # the first failure, as if it came alone
+        raise failed.exceptions[0] from None
+    ctx.info(f"streamed {database.moved / 2**20:.1f} MiB of database and "
+             f"{files.moved / 2**20:.1f} MiB of files (compressed) from {source.name} to "
+             f"{target.name}")
 
-    async def send(chunk: bytes) -> None:
-        await queue.put(chunk)
-        moved[0] += len(chunk)
 
-    async def chunks() -> AsyncIterator[bytes]:
-        while (chunk := await queue.get()) is not None:
+async def _going_away(ctx: JobContext, node: Node) -> bool:
+    """Whether a stream's failure is its node vanishing (unreachable now, or its systemd
+    shutting down, whose first act is to stop the commands): the job then fails as a lost
+    connection, not as a failed command."""
+    try:
+        answer = await asyncio.wait_for(ctx.on_node(node.id).run(
+            ["systemctl", "is-system-running"], sudo=False, ok_exit=range(256)), 15)
+    except (RemoteError, JobFailure, TimeoutError):
+        return True
+    return "stopping" in answer.output_tail
+
+
+class _Pipe:
+    """One command's stdout on ``source`` into another's stdin on the job's node, through
+    a bounded queue (memory stays flat whatever the size)."""
+
+    def __init__(self, ctx: JobContext, source: Node, target: Node, what: str) -> None:
+        self.ctx, self.source, self.target, self.what = ctx, source, target, what
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(PIPE_CHUNKS)
+        self.moved = 0
+
+    async def _send(self, chunk: bytes) -> None:
+        await self.queue.put(chunk)
+        self.moved += len(chunk)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        while (chunk := await self.queue.get()) is not None:
             yield chunk
 
-    async def produce() -> int:
+    async def _produce(self, argv: list[str]) -> int:
         try:
-            status = await read_side.stream(
-                ["python3", helpers["envctl.py"], "backup-stream",
-                 json.dumps({**common.env_inputs(origin, source), "scope": "full",
-                             "backup_id": None})], on_stdout=send)
+            status = await self.ctx.on_node(self.source.id).stream(argv, on_stdout=self._send)
         except BaseException:
-            while not queue.empty():  # the target gets a truncated stream, and fails
-                queue.get_nowait()
-            queue.put_nowait(None)
+            while not self.queue.empty():  # the target gets a truncated stream, and fails
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)
             raise
-        await queue.put(None)
+        await self.queue.put(None)
         return status
 
-    answer = bytearray()
+    async def run(self, read: list[str], write: list[str]) -> None:
+        answer = bytearray()
 
-    async def collect(chunk: bytes) -> None:
-        answer.extend(chunk[-65536:])
+        async def collect(chunk: bytes) -> None:
+            answer.extend(chunk[-65536:])
 
-    data = {**inputs, "release": release, "restore_id": ctx.job.id[:8],
-            "replacer": targets["search_replace.py"], "sqlguard": targets["sqlguard.py"]}
-    producing = asyncio.ensure_future(produce())
-    try:
-        staged = await ctx.stream(
-            ["python3", targets["envctl.py"], "restore-stream", json.dumps(data)],
-            on_stdout=collect, stdin=chunks())
-    except BaseException:
-        producing.cancel()
-        raise
-    if not producing.done():  # the target stopped reading before the end
-        producing.cancel()
-    try:
-        sent = await producing  # a source that vanished raises here: CONNECTION_LOST
-    except asyncio.CancelledError:
-        sent = -1
-    lines = answer.decode(errors="replace").splitlines()
-    for line in lines:
-        if not line.startswith(common.RESULT_PREFIX):
-            ctx.log.write("out", line)
-    if sent != 0 or staged != 0:
-        side, status = (target.name, staged) if staged != 0 else (source.name, sent)
-        raise JobFailure("STEP_RETRYABLE", f"streaming {origin.slug} from {source.name} to "
-                         f"{target.name} failed on {side} (exit {status}); nothing live was "
-                         "changed")
-    ctx.info(f"streamed {moved[0] / 2**20:.1f} MiB (compressed) from {source.name} to "
-             f"{target.name}")
-    return next(json.loads(line[len(common.RESULT_PREFIX):]) for line in reversed(lines)
-                if line.startswith(common.RESULT_PREFIX))
+        producing = asyncio.ensure_future(self._produce(read))
+        try:
+            staged = await self.ctx.stream(write, on_stdout=collect, stdin=self._chunks())
+        except BaseException:
+            producing.cancel()
+            raise
+        if not producing.done():  # the target stopped reading before the end
+            producing.cancel()
+        try:
+            sent = await producing  # a source that vanished raises here: CONNECTION_LOST
+        except asyncio.CancelledError:
+            sent = -1
+        for line in answer.decode(errors="replace").splitlines():
+            if not line.startswith(common.RESULT_PREFIX):
+                self.ctx.log.write("out", line)
+        if sent != 0 or staged != 0:
+            side, status = (self.target.name, staged) if staged != 0 else (
+                self.source.name, sent)
+            for node in (self.target, self.source):
+                if await _going_away(self.ctx, node):
+                    raise JobFailure("CONNECTION_LOST", f"node {node.name} went away while "
+                                     f"the {self.what} streamed from {self.source.name} to "
+                                     f"{self.target.name}; nothing live was changed")
+            raise JobFailure("STEP_RETRYABLE", f"streaming the {self.what} from "
+                             f"{self.source.name} to {self.target.name} failed on {side} "
+                             f"(exit {status}); nothing live was changed")
 
 
 async def _swap_and_check(ctx: JobContext) -> None:
