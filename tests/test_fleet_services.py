@@ -132,3 +132,14 @@ def test_clone_onto_another_node_is_queued_there(core, token, two_nodes) -> None
     env = Environment.get_by_id(job.environment_id)
     assert (job.node_id, env.node_id) == (two_nodes[1], two_nodes[1])
     assert "203-0-113-9" in env.preview_url
+
+
+def test_an_environment_with_custom_domains_is_not_moved(core, token, two_nodes) -> None:
+    from pressluft_core.models import Domain
+
+    env = _live_site(core, token)
+    Domain.insert(id="d1", environment_id=env.id, hostname="shop.example.com",
+                  tls_status="active", tls_issuer="acme", created_at=core.rt.now(),
+                  updated_at=core.rt.now()).execute()
+    with pytest.raises(StateError, match=r"custom domains \(shop.example.com\)"):
+        core.moves.move(token, "shop", "production", to="second", confirm="production")

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pressluft_core.errors import StateError, ValidationError
-from pressluft_core.models import Job, Node
+from pressluft_core.models import Domain, Job, Node
 from pressluft_core.records import Actor, JobRecord
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
@@ -36,6 +36,13 @@ class MovesService(Service):
             raise StateError(f"{env.slug} still has an old copy on node "
                              f"{old.name if old else env.previous_node_id}: remove it first "
                              "(`pressluft env move-cleanup`)")
+        domains = sorted(d.hostname for d in Domain.select().where(
+            Domain.environment_id == env.id))
+        if domains:
+            raise StateError(f"{env.slug} serves custom domains ({', '.join(domains)}): "
+                             "moving their certificates and server blocks is not built yet, "
+                             "so the copy could not pass its health check on the new node; "
+                             "remove the domains first or keep it on this node")
         if env.environment_type == "production" and confirm != env.slug:
             raise ValidationError("confirm", f"moving production: type the environment's "
                                              f"slug ({env.slug}) to confirm")
