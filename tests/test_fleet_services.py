@@ -143,3 +143,42 @@ def test_an_environment_with_custom_domains_is_not_moved(core, token, two_nodes)
                   updated_at=core.rt.now()).execute()
     with pytest.raises(StateError, match=r"custom domains \(shop.example.com\)"):
         core.moves.move(token, "shop", "production", to="second", confirm="production")
+
+
+@pytest.mark.parametrize(("attempt", "code", "removed"), [
+    (1, "STEP_RETRYABLE", False),  # tried again: the next attempt reuses the copy
+    (3, "STEP_RETRYABLE", True),   # the last attempt: nothing may stay behind
+    (1, "COMMAND_FAILED", True),   # never retried
+])
+def test_a_move_that_gives_up_takes_its_copy_off_the_target(
+        core, token, two_nodes, monkeypatch, attempt, code, removed) -> None:
+    import asyncio
+
+    from pressluft_core.jobs.context import JobContext
+    from pressluft_core.jobs.errors import JobFailure
+    from pressluft_core.jobs.handlers import env_move
+    from pressluft_core.jobs.logs import Redactor
+    from pressluft_core.records import JobRecord, from_row
+
+    _live_site(core, token)
+    queued = core.moves.move(token, "shop", "production", to="second", confirm="production")
+    Job.update(attempt_count=attempt).where(Job.id == queued.id).execute()
+    job = from_row(JobRecord, Job.get_by_id(queued.id))
+    calls: list[tuple[str, str]] = []
+
+    async def envctl(ctx, command, data, **_kw):  # type: ignore[no-untyped-def]
+        calls.append((command, ctx.job.node_id))
+        return {}
+
+    async def failing(ctx) -> None:  # type: ignore[no-untyped-def]
+        raise JobFailure(code, "the node-side command failed")
+
+    class Log:
+        def write(self, tag: str, text: str) -> None:
+            pass
+
+    monkeypatch.setattr(env_move.common, "envctl", envctl)
+    ctx = JobContext(core.rt, job, log=Log(), redactor=Redactor(), pool=None)  # type: ignore[arg-type]
+    with pytest.raises(JobFailure):
+        asyncio.run(env_move._tidy_when_giving_up(failing)(ctx))
+    assert calls == ([("remove", two_nodes[1])] if removed else [])

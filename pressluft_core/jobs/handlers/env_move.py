@@ -13,6 +13,7 @@ copy stays on the source (``previous_node_id``) until ``env move-cleanup`` remov
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 
@@ -22,7 +23,8 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
-from pressluft_core.jobs.registry import job_type
+from pressluft_core.jobs.outcome import classify
+from pressluft_core.jobs.registry import StepFunction, job_type
 from pressluft_core.models import Domain, Environment, Node, Release
 from pressluft_core.remote.errors import RemoteError
 
@@ -254,12 +256,35 @@ async def _switch_step(ctx: JobContext) -> None:
                  "`pressluft env preview-url` gives it one on the new node")
 
 
+def _tidy_when_giving_up(step: StepFunction) -> StepFunction:
+    """A move that will not be tried again (its last attempt, or a failure the retry
+    strategy does not retry) takes its unfinished copy off the target, so nothing is left
+    there that no row points at. Best effort: a vanished target keeps what it has."""
+
+    async def wrapped(ctx: JobContext) -> None:
+        try:
+            await step(ctx)
+        except (JobFailure, RemoteError) as exc:
+            code, _ = classify(exc, None)
+            retried = ENV_MOVE.retry.decide(code, ctx.job.attempt_count,
+                                            ctx.job.max_attempts, ctx.rt.clock.now()).retry
+            env = _environment(ctx)
+            if not retried and not _moved(ctx, env):
+                with contextlib.suppress(JobFailure, RemoteError):
+                    await common.envctl(ctx, "remove", common.env_inputs(env, ctx.node()))
+                    ctx.info(f"the unfinished copy was removed from {ctx.node().name}")
+            raise
+
+    wrapped.__doc__ = step.__doc__
+    return wrapped
+
+
 ENV_MOVE = job_type(
     "env_move",
     ("check both nodes", _check),
-    ("prepare the environment on the target", _prepare),
-    ("stream files and database to the target", _stream),
-    ("swap in and health-check on the target", _swap_and_check),
+    ("prepare the environment on the target", _tidy_when_giving_up(_prepare)),
+    ("stream files and database to the target", _tidy_when_giving_up(_stream)),
+    ("swap in and health-check on the target", _tidy_when_giving_up(_swap_and_check)),
     ("switch the environment to the target", _switch_step),
     timeout_seconds=12 * 60 * 60,
 )
