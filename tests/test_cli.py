@@ -256,3 +256,28 @@ def test_deploy_sources_are_checked_before_anything_is_queued(logged_in: Run,
             check_archive("archive", path)
     assert check_git_url("git_url", "git@github.com:acme/theme.git")
     assert check_git_ref("git_ref", "release/2.1") == "release/2.1"
+
+
+def test_fleet_commands(logged_in: Run) -> None:
+    """env move / move-cleanup / clone --node and node decommission: refusals are one
+    sentence naming what is wrong; the node list shows OS and stack columns."""
+    pressluft = logged_in
+    pressluft("node", "add", "local", "--hostname", "localhost", "--public-ip", "127.0.0.1",
+              "--local", "--no-check")
+    pressluft("node", "add", "web-2", "--hostname", "10.203.1.77", "--no-check")
+    pressluft("site", "create", "Blog", "--slug", "blog")
+    _one_line_error(pressluft("env", "move", "blog", "production", "--to", "web-2",
+                              expect=None), "production")
+    _one_line_error(pressluft("env", "move", "blog", "production", "--to", "nowhere",
+                              expect=None), "nowhere")
+    _one_line_error(pressluft("env", "move-cleanup", "blog", "production", expect=None),
+                    "no old copy")
+    _one_line_error(pressluft("env", "clone", "blog", "production", "--slug", "far",
+                              "--node", "web-2", expect=None), "production")
+    _one_line_error(pressluft("node", "decommission", "local", expect=None), "own node")
+    node = _json(pressluft("node", "decommission", "web-2", "--json"))
+    assert node["status"] == "decommissioned"
+    _one_line_error(pressluft("node", "decommission", "web-2", expect=None), "already")
+    listing = pressluft("node", "list").stdout
+    assert listing.splitlines()[0].split()[7:9] == ["OS", "STACK"]
+    assert "NODE" in pressluft("env", "list").stdout.splitlines()[0].split()
