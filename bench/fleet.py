@@ -21,7 +21,9 @@ Timed:
   mariadb scratch'`` then ``ssh a 'tar -C uploads -cf - .' | ssh b 'tar -C dir -xf -'``.
   The floor for "this site's data is on the other node": no user, pool, nginx, check.
 Figures: ``move_ratio`` = move_s / baseline_s (target ≤ 1.2), both halves of the
-baseline, the sizes, the move's seconds per step. With ``--repeat`` > 1 the environment
+baseline, the sizes, the move's seconds per step, and the CPU seconds the control plane
+spent relaying each (here it shares the machine's cores with both nodes; in production it
+does not). With ``--repeat`` > 1 the environment
 is moved back and forth (its old copy removed between) and the fastest of each counts.
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -120,6 +123,11 @@ def baseline(source: NspawnNode, target: NspawnNode, key: Path, db: str,
     return db_s, files_s
 
 
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed(core: Pressluft, job_id: str) -> tuple[float, Job]:
     started = time.perf_counter()
     row = run_job(core, job_id)
@@ -186,13 +194,18 @@ def measure(core: Pressluft, nodes: list[NspawnNode], key: Path, work: Path,
     moves: list[float] = []
     bases: list[tuple[float, float]] = []
     steps: dict[str, float] = {}
+    relay_cpu: dict[str, float] = {}
     here = 0
     for _ in range(args.repeat):
         there = 1 - here
+        ssh_cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
         bases.append(baseline(nodes[here], nodes[there], key, db, uploads))
+        relay_cpu["baseline"] = cpu_seconds(resource.RUSAGE_CHILDREN) - ssh_cpu
         subprocess.run(["sync"], check=True)
+        own_cpu = cpu_seconds(resource.RUSAGE_SELF)
         seconds, row = timed(core, core.moves.move(token, "bench", "production",
                                                    to=names[there], confirm="production").id)
+        relay_cpu["move"] = cpu_seconds(resource.RUSAGE_SELF) - own_cpu
         moves.append(seconds)
         steps = step_seconds(core, row.id)
         timed(core, core.moves.cleanup(token, "bench", "production").id)
@@ -204,6 +217,10 @@ def measure(core: Pressluft, nodes: list[NspawnNode], key: Path, work: Path,
         "baseline_s": round(baseline_s, 2), "move_ratio": round(move_s / baseline_s, 3),
         "baseline_db_s": round(best_base[0], 2), "baseline_files_s": round(best_base[1], 2),
         "move_steps_s": steps, "dump_mb": round(dump_bytes / 1e6, 1),
+        # CPU the control plane spent relaying (the worker in this process; the bare
+        # pipes' ssh clients): on these test machines it competes with both nodes
+        "move_control_plane_cpu_s": round(relay_cpu["move"], 2),
+        "baseline_ssh_clients_cpu_s": round(relay_cpu["baseline"], 2),
         "uploads_mb": args.uploads_mb, "move_runs_s": [round(m, 2) for m in moves],
         "baseline_runs_s": [round(sum(b), 2) for b in bases], "cpus": os.cpu_count(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
