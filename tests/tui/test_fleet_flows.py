@@ -15,30 +15,53 @@ def _lines(app) -> str:  # type: ignore[no-untyped-def]
 
 async def test_moving_production_asks_for_its_slug_and_names_the_dns_record(seeded,
                                                                             make_app):
+    """blog-berlin's production (on web-2, no custom domains) to the one other active
+    node, local."""
     from pressluft_tui.screens.confirm import ConfirmScreen
     from pressluft_tui.screens.environment import EnvironmentScreen
     from pressluft_tui.screens.form import FormScreen
+    from pressluft_tui.screens.site import SiteScreen
 
     app = make_app(seeded)
     async with app.run_test(size=(140, 40)) as pilot:
-        await _open_environment(pilot)
+        await settle(pilot)
+        await pilot.press("down", "enter")  # blog-berlin
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SiteScreen))
+        await settle(pilot)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EnvironmentScreen))
+        await settle(pilot)
         await pilot.press("M")
         assert await wait_for(pilot, lambda: isinstance(app.screen, FormScreen))
-        await pilot.press("enter")  # the one other active node: web-2
+        await pilot.press("enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        assert "203.0.113.20" in _lines(app) and "web-2" in _lines(app)
-        await pilot.press(*typed("acme"), "enter")  # the site's slug is not the env's
+        assert "203.0.113.10" in _lines(app) and "to node local" in _lines(app)
+        await pilot.press(*typed("blog-berlin"), "enter")  # the site's slug is not the env's
         await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen)
         assert not seeded.jobs.list(app.token, job_type="env_move")
-        await pilot.press(*["backspace"] * 4, *typed("production"), "enter")
+        await pilot.press(*typed("production"), "enter")
         assert await wait_for(pilot, lambda: bool(
             seeded.jobs.list(app.token, job_type="env_move")))
         assert isinstance(app.screen, EnvironmentScreen)
         job = seeded.jobs.list(app.token, job_type="env_move")[0]
-        assert job.node_id == Node.get(Node.name == "web-2").id
-        assert job.environment_id == seeded.environments.get(app.token, "acme",
+        assert job.node_id == Node.get(Node.name == "local").id
+        assert job.environment_id == seeded.environments.get(app.token, "blog-berlin",
                                                              "production").id
+
+
+async def test_moving_an_environment_with_custom_domains_is_refused_naming_them(
+        seeded, make_app):
+    app = make_app(seeded)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _open_environment(pilot)  # acme production serves shop.acme.example
+        await pilot.press("M", "enter")
+        await settle(pilot, 0.3)
+        await pilot.press(*typed("production"), "enter")
+        await settle(pilot, 0.5)
+        toasts = " ".join(str(n.message) for n in app._notifications)
+        assert "custom domains" in toasts and "shop.acme.example" in toasts
+        assert not seeded.jobs.list(app.token, job_type="env_move")
 
 
 async def test_palette_offers_move_and_the_old_copy_where_there_is_one(seeded, make_app):

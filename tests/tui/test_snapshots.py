@@ -358,15 +358,15 @@ def test_certificates(snap_compare, seeded, make_app, size):
 
 
 def test_move_form(snap_compare, seeded, make_app, size):
-    """acme production: the move form offers the other active nodes."""
+    """blog-berlin production (on web-2): the move form offers the other active nodes."""
     assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("enter", "enter", "M"))
+                        run_before=keys("down", "enter", "enter", "M"))
 
 
 def test_move_production_confirmation(snap_compare, seeded, make_app, size):
     """Production asks for its slug and names the A record to change."""
     assert snap_compare(make_app(seeded), terminal_size=size,
-                        run_before=keys("enter", "enter", "M", "enter"))
+                        run_before=keys("down", "enter", "enter", "M", "enter"))
 
 
 def test_decommission_confirmation(snap_compare, seeded, make_app, size):
