@@ -115,3 +115,17 @@ def test_real_sshd_streams_output_and_refuses_a_wrong_host_key(
     finally:
         gate.unlink(missing_ok=True)
     assert result.output_tail == "first\nsecond"
+
+
+def test_bulk_streams_are_encrypted_with_aes_gcm_when_sshd_offers_it(
+        node: NodeTarget, control_key: asyncssh.SSHKey) -> None:
+    """Backups, restores and moves pass through the control plane's Python SSH stack:
+    AES-GCM (one OpenSSL call per packet) is negotiated ahead of asyncssh's ChaCha20."""
+
+    async def scenario():
+        async with open_pool(control_key) as pool:
+            session = await pool.session(node)
+            conn = session._conn
+            return conn.get_extra_info("send_cipher"), conn.get_extra_info("recv_cipher")
+
+    assert arun(scenario()) == ("aes128-gcm@openssh.com", "aes128-gcm@openssh.com")
