@@ -11,6 +11,7 @@ import peewee
 from pressluft_core import migrations
 from pressluft_core.clock import Clock, SystemClock
 from pressluft_core.db import dialect_of, open_database
+from pressluft_core.jobs.registry import load_handlers
 from pressluft_core.memory import return_large_blocks_to_the_kernel
 from pressluft_core.paths import Paths
 from pressluft_core.secrets import SecretStore
@@ -29,6 +30,13 @@ from pressluft_core.services.settings import SettingsService
 from pressluft_core.services.sites import SitesService
 
 
+def job_type_rules(name: str) -> tuple[str | None, bool]:
+    """What the jobs service must know to cancel a job of type ``name`` (see
+    :data:`pressluft_core.services.jobs.JobTypeRules`), read from the handlers' registry."""
+    job_type = load_handlers().get(name)
+    return (job_type.running_status, job_type.moves_site) if job_type else (None, False)
+
+
 class Pressluft:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -42,7 +50,7 @@ class Pressluft:
         self.domains = DomainsService(rt, self.auth)
         self.promotion = PromotionService(rt, self.auth)
         self.moves = MovesService(rt, self.auth)
-        self.jobs = JobsService(rt, self.auth)
+        self.jobs = JobsService(rt, self.auth, job_type_rules)
         self.overview = OverviewService(rt, self.auth)
 
     @classmethod

@@ -16,7 +16,7 @@ from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.models import Backup, Environment
 from pressluft_core.remote.errors import RemoteError
-from pressluft_core.storage import StorageConfig
+from pressluft_core.services.storage import StorageConfig
 
 S3_ERRORS = (BotoCoreError, ClientError)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from pressluft_core.clock import new_id, to_iso
 from pressluft_core.models import Backup, Environment, Site
-from pressluft_core.storage import StorageConfig
+from pressluft_core.services.storage import StorageConfig
 
 
 def storage_key(prefix: str, site_slug: str, env_slug: str, backup_id: str) -> str:

@@ -14,7 +14,7 @@ from pressluft_core.records import Actor, BackupRecord, JobRecord, from_row
 from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation
 from pressluft_core.services.environments import environment_filter, find_environment
-from pressluft_core.storage import StorageConfig
+from pressluft_core.services.storage import StorageConfig
 
 SCOPES = ("db", "files", "full")
 

@@ -11,7 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import peewee
 
@@ -22,9 +22,6 @@ from pressluft_core.models import AuditLog
 from pressluft_core.paths import Paths
 from pressluft_core.records import Actor
 from pressluft_core.secrets import SecretStore
-
-if TYPE_CHECKING:
-    from pressluft_core.services.auth import AuthService
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,8 +38,16 @@ class Runtime:
         return to_iso(self.clock.now())
 
 
+class TokenCheck(Protocol):
+    """All a service needs of authentication: whose session a token is (raising
+    ``AuthError`` when none). A protocol, so this module, which every service builds on,
+    does not import ``AuthService``, which builds on it too."""
+
+    def require(self, token: str) -> Actor: ...
+
+
 class Service:
-    def __init__(self, rt: Runtime, auth: AuthService) -> None:
+    def __init__(self, rt: Runtime, auth: TokenCheck) -> None:
         self.rt = rt
         self.auth = auth
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from typing import Any
 
 from peewee import fn
@@ -18,7 +19,7 @@ from pressluft_core.errors import ConflictError, NotFoundError, StateError, Vali
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobStateChanged
 from pressluft_core.models import Environment, Job, Site
 from pressluft_core.records import Actor, JobRecord, from_row
-from pressluft_core.services.base import Runtime, Service, mutation
+from pressluft_core.services.base import Runtime, Service, TokenCheck, mutation
 
 SITE_JOB_TYPES = (
     "site_create", "site_import", "env_create", "env_deploy", "env_update", "env_restore",
@@ -95,7 +96,17 @@ def _refuse_nested(value: Any, path: str) -> None:
 _RECORD_FIELDS = [getattr(Job, f.name) for f in dataclasses.fields(JobRecord)]
 
 
+JobTypeRules = Callable[[str], tuple[str | None, bool]]
+"""A job type's ``(running_status, moves_site)``: what cancelling it must mark failed. Job
+types are declared by the handlers, a layer above the services, so the app hands this
+lookup in (:func:`pressluft_core.app.job_type_rules`)."""
+
+
 class JobsService(Service):
+    def __init__(self, rt: Runtime, auth: TokenCheck, rules: JobTypeRules) -> None:
+        super().__init__(rt, auth)
+        self.rules = rules
+
     def list(
         self,
         token: str,
@@ -119,7 +130,7 @@ class JobsService(Service):
     def cancel(self, actor: Actor, job_id: str) -> JobRecord:
         if actor.role != "admin":
             raise StateError("only an admin can cancel jobs")
-        return cancel_job(self.rt, find_job(job_id))
+        return cancel_job(self.rt, find_job(job_id), self.rules)
 
     @mutation("job.enqueue", "job", target="job_type")
     def enqueue_diagnostic(self, actor: Actor, job_type: str, *, payload: dict[str, Any],
@@ -152,12 +163,10 @@ def find_job(job_id: str) -> Job:
     raise NotFoundError(f"no job {job_id!r}")
 
 
-def cancel_job(rt: Runtime, job: Job) -> JobRecord:
+def cancel_job(rt: Runtime, job: Job, rules: JobTypeRules) -> JobRecord:
     """``queued|running → cancelled`` in one transaction. A running job's worker hears of
     it (event in-process, heartbeat elsewhere) and stops the remote process; nothing is
     rolled back, so a resource the job was changing is marked ``failed``."""
-    from pressluft_core.jobs.registry import REGISTRY, load_handlers
-
     if job.status not in ("queued", "running"):
         raise StateError(f"job {job.id[:8]} is {job.status}; only queued or running jobs "
                          "can be cancelled")
@@ -167,10 +176,9 @@ def cancel_job(rt: Runtime, job: Job) -> JobRecord:
         (Job.id == job.id) & (Job.status == job.status)).execute()
     if not updated:
         raise ConflictError(f"job {job.id[:8]} changed while cancelling; look again")
-    load_handlers()
-    job_type = REGISTRY.get(job.job_type)
-    if job_type and job_type.running_status:
-        _fail_if_mid_mutation(job, job_type.running_status, job_type.moves_site, now)
+    running_status, moves_site = rules(job.job_type)
+    if running_status:
+        _fail_if_mid_mutation(job, running_status, moves_site, now)
     rt.db.after_commit(lambda: BUS.publish(JobStateChanged(job.id, "cancelled")))
     return from_row(JobRecord, Job.get_by_id(job.id))
 

@@ -5,8 +5,10 @@ tables (posts, orders, …) and uploads."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
+from pressluft_core.clock import parse_iso
 from pressluft_core.errors import StateError, ValidationError
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.models import Backup, DriftCheck, Environment, Release, Site
@@ -15,6 +17,29 @@ from pressluft_core.services import jobs
 from pressluft_core.services.base import Service, mutation, write_audit
 from pressluft_core.services.environments import find_environment
 from pressluft_core.wordpress.presets import PROTECTED_PATHS, protected_tables
+
+DRIFT_CHECK_MAX_AGE = timedelta(minutes=15)
+
+
+def check_is_usable(check: DriftCheck | None, source: Environment, now: datetime,
+                    override: bool) -> None:
+    """The promotion's gate (the service applies it before queueing, the job again when it
+    starts): a drift check of this source, the newest one, at most 15 minutes old, and
+    ``clean`` unless the operator confirmed a drifted one."""
+    if check is None or check.environment_id != source.id:
+        raise JobFailure("PRECONDITION", f"no drift check of {source.slug}: run one first "
+                                         "(`pressluft env drift`)")
+    if check.id != source.last_drift_check_id:
+        raise JobFailure("PRECONDITION", f"drift check {check.id[:8]} is not the newest of "
+                                         f"{source.slug}")
+    age = now - parse_iso(check.checked_at)
+    if age > DRIFT_CHECK_MAX_AGE:
+        raise JobFailure("PRECONDITION", f"the drift check of {source.slug} is "
+                         f"{int(age.total_seconds() // 60)} min old (at most 15): run a new "
+                         "one")
+    if check.status == "drifted" and not override:
+        raise JobFailure("PRECONDITION", f"production drifted since {source.slug} was cloned; "
+                                         "promoting needs the typed confirmation")
 
 
 def _source_and_production(site_ref: str, env_ref: str) -> tuple[Environment, Environment]:
@@ -58,7 +83,6 @@ class PromotionService(Service):
         if check is None:
             problem = "no drift check yet: run one"
         else:
-            from pressluft_core.jobs.handlers.promote import check_is_usable
 
             try:
                 check_is_usable(check, source, self.rt.clock.now(), override=True)
@@ -90,7 +114,6 @@ class PromotionService(Service):
         from the last 15 minutes; a ``drifted`` one needs ``confirm`` = the site's slug
         (audited with the drift check's id)."""
         from pressluft_core.backups.rows import new_backup_row
-        from pressluft_core.jobs.handlers.promote import check_is_usable
 
         source, prod = _source_and_production(site_ref, env_ref)
         site = Site.get_by_id(source.site_id)

@@ -18,7 +18,7 @@ from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Backup, Environment, Release
-from pressluft_core.storage import StorageConfig
+from pressluft_core.services.storage import StorageConfig
 
 
 def _backup(ctx: JobContext, key: str = "backup_id") -> Backup:

@@ -10,20 +10,17 @@ tables and release back at once. Production serves throughout: no maintenance mo
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from pressluft_core.backups.archive import take_backup
-from pressluft_core.clock import parse_iso
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.env_create import record_drift_check
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import DriftCheck, Environment, Release, Site
+from pressluft_core.services.promotion import check_is_usable
 from pressluft_core.wordpress.drift import compare
 from pressluft_core.wordpress.presets import PROTECTED_PATHS, protected_tables
-
-DRIFT_CHECK_MAX_AGE = timedelta(minutes=15)
 
 
 def production_of(env: Environment) -> Environment:
@@ -90,27 +87,6 @@ def _source(ctx: JobContext) -> Environment:
         raise JobFailure("PRECONDITION", "the environment to promote no longer exists or "
                                          "has no release")
     return source
-
-
-def check_is_usable(check: DriftCheck | None, source: Environment, now, override: bool  # type: ignore[no-untyped-def]
-                    ) -> None:
-    """The promotion's gate (the service applies it before queueing, the job again when it
-    starts): a drift check of this source, the newest one, at most 15 minutes old, and
-    ``clean`` unless the operator confirmed a drifted one."""
-    if check is None or check.environment_id != source.id:
-        raise JobFailure("PRECONDITION", f"no drift check of {source.slug}: run one first "
-                                         "(`pressluft env drift`)")
-    if check.id != source.last_drift_check_id:
-        raise JobFailure("PRECONDITION", f"drift check {check.id[:8]} is not the newest of "
-                                         f"{source.slug}")
-    age = now - parse_iso(check.checked_at)
-    if age > DRIFT_CHECK_MAX_AGE:
-        raise JobFailure("PRECONDITION", f"the drift check of {source.slug} is "
-                         f"{int(age.total_seconds() // 60)} min old (at most 15): run a new "
-                         "one")
-    if check.status == "drifted" and not override:
-        raise JobFailure("PRECONDITION", f"production drifted since {source.slug} was cloned; "
-                                         "promoting needs the typed confirmation")
 
 
 async def _gate(ctx: JobContext) -> None:

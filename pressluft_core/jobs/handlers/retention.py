@@ -15,7 +15,7 @@ from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, daily, periodic
 from pressluft_core.models import Backup
-from pressluft_core.storage import StorageConfig
+from pressluft_core.services.storage import StorageConfig
 
 
 def _expired(ctx: JobContext) -> list[Backup]:

@@ -5,12 +5,11 @@ secrets store. One place builds the client so every user (backups, restore, clea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pressluft_core.errors import ValidationError
-
-if TYPE_CHECKING:
-    from pressluft_core.services.base import Runtime
+from pressluft_core.services.base import Runtime
+from pressluft_core.services.settings import effective_value
 
 
 @dataclass(frozen=True)
@@ -24,8 +23,6 @@ class StorageConfig:
 
     @classmethod
     def from_settings(cls, rt: Runtime) -> StorageConfig:
-        from pressluft_core.services.settings import effective_value
-
         def setting(key: str) -> str | None:
             return effective_value(rt, key)
 
