@@ -396,6 +396,17 @@ def _value_start(buf: bytes, pos: int, end: int) -> int:
     return h.start() if h else hint
 
 
+def _other_value_start(buf: bytes, lo: int, s: int, quote: bytes) -> bool:
+    """Whether an unescaped ``quote`` in ``[lo, s)`` may open a serialized value: the
+    literal ``s`` is in may then be one, in the quote its line does not use. A regex finds
+    the candidates: stepping back over every escaped quote would take a loop turn each."""
+    pattern = DOUBLE_VALUE_START if quote == DOUBLE else VALUE_START
+    h = pattern.search(buf, lo, s)
+    while h is not None and _escaped_at(buf, h.start()):
+        h = pattern.search(buf, h.start() + 1, s)
+    return h is not None
+
+
 def _line_quote(buf: bytes, line_start: int, line_end: int) -> bytes:
     """The quote the line's string literals are written in: the first one after the
     ``VALUES`` of an INSERT (or at the start of a row continued on its own line). mysqldump
@@ -520,12 +531,9 @@ class Replacer:
                         append(buf[pos:q + 1])
                         self._region(buf, q + 1, close, out, 0, quote)
                         pos = close
-                else:  # a literal in the other quote, on a line that mixes them?
-                    r = _opening_quote(buf, max(lo, q + 1), s, other_quote)
-                    if (r >= 0 and buf[r + 1] in SERIAL_FIRST
-                            and SERIALIZED.match(buf, r + 1)):
-                        self.skipped += 1  # may be serialized: not rewritten blind
-                        continue
+                elif _other_value_start(buf, max(lo, q + 1), s, other_quote):
+                    self.skipped += 1  # a line mixing quotes: not rewritten blind
+                    continue
             if pos <= s:
                 append(buf[pos:s])
                 append(form.new)
