@@ -56,11 +56,13 @@ Rules (the tests pin each of them):
   (DDL, comments). ANSI ``"identifiers"`` before ``VALUES`` do not count. Dump tools write
   one quote per line; on a hand-made line mixing them, a match after a literal in the other
   quote that looks serialized is left as it is and counted as skipped, never rewritten
-  without its length. Why handled, not refused: finding the quote costs one search per line
-  that needs it, and the hint for a quote that may open a serialized value is one search per
-  quote kind (``python -m bench search_replace`` is unchanged, on a dump that has no
-  double-quoted literals, within the noise of a shared machine); a tokenizer that tracked
-  literals from each line's start would have run at about 50 MB/s, slower than all the rest.
+  without its length. Why handled, not refused: refusing needs the same knowledge (which
+  quote a literal is in) as handling, and finding it costs one search per line that needs
+  it plus a second hint search (for '"') after the first; a tokenizer that tracked literals
+  from each line's start would have run at about 50 MB/s, slower than all the rest. The
+  second search is not free: on the benchmark's mysqldump-style dump it costs about a
+  quarter more CPU in one process (measured in-process, 2026-12-07), which a cheaper gate
+  for blocks with no unescaped '"' should win back.
 * Malformed serialized data is never "fixed" and never given a wrong length. If a header
   between the start of a serialized value (or serialized string content) and a match does
   not add up — wrong length, truncated, or byte counts that differ from the database's
