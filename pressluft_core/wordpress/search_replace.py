@@ -58,11 +58,10 @@ Rules (the tests pin each of them):
   quote that looks serialized is left as it is and counted as skipped, never rewritten
   without its length. Why handled, not refused: refusing needs the same knowledge (which
   quote a literal is in) as handling, and finding it costs one search per line that needs
-  it plus a second hint search (for '"') after the first; a tokenizer that tracked literals
-  from each line's start would have run at about 50 MB/s, slower than all the rest. The
-  second search is not free: on the benchmark's mysqldump-style dump it costs about a
-  quarter more CPU in one process (measured in-process, 2026-12-07), which a cheaper gate
-  for blocks with no unescaped '"' should win back.
+  it; a tokenizer that tracked literals from each line's start would have run at about
+  50 MB/s, slower than all the rest. Where a value may start is found for both quotes by
+  one search, for the ``:`` of its ``a:1``: a search per quote cost about a quarter more
+  CPU in one process on the benchmark's dump (measured in-process, 2026-12-07).
 * Malformed serialized data is never "fixed" and never given a wrong length. If a header
   between the start of a serialized value (or serialized string content) and a match does
   not add up — wrong length, truncated, or byte counts that differ from the database's
@@ -111,12 +110,13 @@ SCHEME_LED = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)")
 NOT_AFTER = rb"(?![A-Za-z0-9-]|\.[A-Za-z0-9-])"
 SERIAL_FIRST = frozenset(b"asOCE \t\x0b\\")  # bytes a serialized value can start with
 SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOCE]:[0-9]")
-# A quote that may open a serialized value: SERIALIZED after a quote, and a little more.
-# Most quotes are followed by none of the bytes that may come first: rejected at once. One
-# pattern per quote: a literal first byte is what the regex engine finds fast. A '"' after
-# a backslash never opens a literal: nested values (``s:9:\\"a:1:…``) are not hints.
-VALUE_START = re.compile(rb"'[asOCE \t\x0b\\][ \t\x0b\\nrt0]*[asOCE]?:[0-9]")
-DOUBLE_VALUE_START = re.compile(rb'"(?<!\\")[asOCE \t\x0b\\][ \t\x0b\\nrt0]*[asOCE]?:[0-9]')
+# Where a serialized value may start: the ``[asOCE]:[0-9]`` of SERIALIZED. The quote
+# before it is found by stepping back (:func:`_value_at`). One search for both quotes, led
+# by the literal ':', which is rarer in dumps than either quote and is what the regex
+# engine finds fast; the digit after it is checked before the letter before it.
+SERIAL_COLON = re.compile(rb":[0-9](?<=[asOCE]:[0-9])")
+LEADING = frozenset(b" \t\x0b\\nrt0")  # bytes of what SERIALIZED lets come first
+QUOTES = SINGLE + DOUBLE
 # Length-prefixed tokens: strings (s), escaped strings (S), enum cases (E), class names of
 # objects (O) and of custom serializations (C, whose payload length follows the name).
 # Lengths of any size are headers: a huge one just fails to parse.
@@ -389,24 +389,38 @@ def _literal_end(buf: bytes, i: int, end: int, quote: bytes) -> int:
     return -1
 
 
+def _value_at(buf: bytes, colon: int, lo: int, quotes: bytes) -> int:
+    """The quote (one of ``quotes``, at or after ``lo``) that SERIALIZED follows up to the
+    ``:`` at ``colon`` (a SERIAL_COLON match), or -1. A '"' after a backslash never opens a
+    literal: nested values (``s:9:\\"a:1:…``) are not taken for one; a ``'`` is taken
+    wherever it is (:func:`_opening_quote` looks at escapes)."""
+    j = colon - 1  # the letter
+    while j > lo and buf[j - 1] in LEADING:
+        j -= 1
+    q = j - 1
+    if q < lo or buf[q] not in quotes or (buf[q] == 0x22 and q and buf[q - 1] == BACKSLASH):
+        return -1
+    return q if SERIALIZED.match(buf, j, colon + 2) else -1
+
+
 def _value_start(buf: bytes, pos: int, end: int) -> int:
     """The first quote of either kind in ``[pos, end)`` that may open a serialized value;
     ``end`` if none."""
-    h = VALUE_START.search(buf, pos, end)
-    hint = h.start() if h else end
-    h = DOUBLE_VALUE_START.search(buf, pos, hint)
-    return h.start() if h else hint
+    for h in SERIAL_COLON.finditer(buf, pos, end):
+        q = _value_at(buf, h.start(), pos, QUOTES)
+        if q >= 0:
+            return q
+    return end
 
 
 def _other_value_start(buf: bytes, lo: int, s: int, quote: bytes) -> bool:
-    """Whether an unescaped ``quote`` in ``[lo, s)`` may open a serialized value: the
-    literal ``s`` is in may then be one, in the quote its line does not use. A regex finds
-    the candidates: stepping back over every escaped quote would take a loop turn each."""
-    pattern = DOUBLE_VALUE_START if quote == DOUBLE else VALUE_START
-    h = pattern.search(buf, lo, s)
-    while h is not None and _escaped_at(buf, h.start()):
-        h = pattern.search(buf, h.start() + 1, s)
-    return h is not None
+    """Whether an unescaped ``quote`` in ``[lo, s)`` opens a serialized-looking value: the
+    literal ``s`` is in may then be one, in the quote its line does not use."""
+    for h in SERIAL_COLON.finditer(buf, lo, s):
+        q = _value_at(buf, h.start(), lo, quote)
+        if q >= 0 and not _escaped_at(buf, q):
+            return True
+    return False
 
 
 def _line_quote(buf: bytes, line_start: int, line_end: int) -> bytes:
