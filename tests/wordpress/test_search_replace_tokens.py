@@ -254,3 +254,15 @@ def test_a_line_mixing_quotes_leaves_the_odd_serialized_literal_alone() -> None:
     out = replacer.rewrite(line)
     assert out == line.replace(b"x http://old.example", b"x https://new.example")
     assert (replacer.replaced, replacer.skipped) == (1, 1)
+
+
+@pytest.mark.parametrize("lead", [b"", b" ", b"\\n", b"\t\\r\\0 "], ids=repr)
+def test_the_other_quotes_serialized_literal_is_found_after_leading_whitespace(
+        lead: bytes) -> None:
+    # the hint steps back from the ':' of 'a:1' over what WordPress trims to the quote
+    odd = lead + b'a:1:{s:18:\\"http://old.example\\";}'
+    line = b"INSERT INTO t VALUES (1,'x http://old.example'),(2,\"" + odd + b"\");\n"
+    replacer = Replacer([URL])
+    assert replacer.rewrite(line) == line.replace(b"x http://old.example",
+                                                  b"x https://new.example")
+    assert (replacer.replaced, replacer.skipped) == (1, 1)
