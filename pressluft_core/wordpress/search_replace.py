@@ -34,16 +34,34 @@ Rules (the tests pin each of them):
   ``scheme://`` or ``//`` carry their own delimiter and are not checked before.
 * Serialized data is recognised where WordPress keeps it: an SQL string literal whose value
   is serialized, i.e. starts (after whitespace, which WordPress trims) with ``a:``, ``O:``,
-  ``s:`` or ``C:`` and a digit. Elsewhere text is plain, whatever it looks like: WordPress
-  would not unserialize it either. In a serialized value every string (array keys too)
-  ``s:<len>:"<len bytes>";`` and custom object ``C:<n>:"<class>":<len>:{<len bytes>}``
-  that encloses a match gets its ``<len>`` recomputed. A string whose content is itself a
-  serialized value is treated the same way, recursively, so serializations nested in
+  ``s:``, ``C:`` or ``E:`` and a digit. Elsewhere text is plain, whatever it looks like:
+  WordPress would not unserialize it either. In a serialized value every length-prefixed
+  token that encloses a match gets its ``<len>`` recomputed: strings (array keys too)
+  ``s:<len>:"<len bytes>";``, class names ``O:<len>:"<class>":``, enum cases
+  ``E:<len>:"<Enum:Case>";``, custom objects ``C:<len>:"<class>":<len>:{<len bytes>}``
+  (both lengths), and ``S:<len>:"…";`` strings without ``\\xx`` escapes (PHP reads ``S:``,
+  never writes it; one with escapes is treated as malformed, and a replacement bringing a
+  backslash into one is skipped). A string whose content is itself a serialized value, or a
+  ``C:`` payload, is treated the same way, recursively, so serializations nested in
   serialized strings come out right; any other string content is plain text. ``<len>``
   counts *unescaped* bytes: each mysqldump escape (``\\'`` ``\\"``
   ``\\\\`` ``\\n`` ``\\r`` ``\\0`` ``\\Z`` ``\\t``, any ``\\x``) is one byte, except ``\\%``
-  and ``\\_`` which MySQL keeps as two; ``''`` is one. A header counts only if exactly
-  ``<len>`` bytes later the string closes with ``";`` (``}``) inside its literal.
+  and ``\\_`` which MySQL keeps as two; a doubled quote (``''`` in ``'…'``, ``""`` in
+  ``"…"``) is one. A header counts only if exactly ``<len>`` bytes later the token closes
+  (``";``, ``":``, ``}``) inside its literal.
+* Quotes. String literals may be single-quoted (mysqldump) or double-quoted (mydumper, or
+  mysqldump-like dumps without ANSI_QUOTES); both are handled alike, with the same escapes.
+  A line's quote is that of its first value: the first quote after an INSERT's ``VALUES``,
+  or on a row continued on a line of its own (``(…)`` or ``,(…)``); ``'`` on any other line
+  (DDL, comments). ANSI ``"identifiers"`` before ``VALUES`` do not count. Dump tools write
+  one quote per line; on a hand-made line mixing them, a match after a literal in the other
+  quote that looks serialized is left as it is and counted as skipped, never rewritten
+  without its length. Why handled, not refused: refusing needs the same knowledge (which
+  quote a literal is in) as handling, and finding it costs one search per line that needs
+  it; a tokenizer that tracked literals from each line's start would have run at about
+  50 MB/s, slower than all the rest. Where a value may start is found for both quotes by
+  one search, for the ``:`` of its ``a:1``: a search per quote cost about a quarter more
+  CPU in one process on the benchmark's dump (measured in-process, 2026-12-07).
 * Malformed serialized data is never "fixed" and never given a wrong length. If a header
   between the start of a serialized value (or serialized string content) and a match does
   not add up — wrong length, truncated, or byte counts that differ from the database's
@@ -84,19 +102,30 @@ WRITE_BUFFER = 1 << 16  # for short lines: longer writes go straight through, no
 HOST_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 LABEL_CHARS = HOST_CHARS - {0x2E}
 ESCAPE_LETTERS = frozenset(b"0bnrtZ")  # \n etc. stand for control bytes, not host characters
-BACKSLASH, QUOTE = 0x5C, 0x27
+BACKSLASH = 0x5C
+SINGLE, DOUBLE = b"'", b'"'  # the quotes an SQL string literal may be written in
 MAX_DEPTH = 64  # serialized strings nested deeper than this are treated as malformed
 SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(//.*)", re.DOTALL)
 SCHEME_LED = re.compile(rb"[A-Za-z][A-Za-z0-9+.-]*:(?://|\\/\\/)")
 NOT_AFTER = rb"(?![A-Za-z0-9-]|\.[A-Za-z0-9-])"
-SERIAL_FIRST = frozenset(b"asOC \t\x0b\\")  # bytes a serialized value can start with
-SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOC]:[0-9]")
-# A quote that may open a serialized value: SERIALIZED after a quote, and a little more.
-# Most quotes are followed by none of the bytes that may come first: rejected at once.
-VALUE_START = re.compile(rb"'[asOC \t\x0b\\][ \t\x0b\\nrt0]*[asOC]?:[0-9]")
-HEADER = re.compile(  # lengths of any size are headers: a huge one just fails to parse
-    rb's:(\d+):\\?"|C:\d+:\\?"[A-Za-z0-9_\x80-\xff\\]{0,500}?\\?":(\d+):\{')
-HINT = re.compile(rb":(?<=[sC]:)[0-9]")  # where a header may start; the literal ':' is fast
+SERIAL_FIRST = frozenset(b"asOCE \t\x0b\\")  # bytes a serialized value can start with
+SERIALIZED = re.compile(rb"(?:[ \t\x0b]|\\[nrt0])*[asOCE]:[0-9]")
+# Where a serialized value may start: the ``[asOCE]:[0-9]`` of SERIALIZED. The quote
+# before it is found by stepping back (:func:`_value_at`). One search for both quotes, led
+# by the literal ':', which is rarer in dumps than either quote and is what the regex
+# engine finds fast; the digit after it is checked before the letter before it.
+SERIAL_COLON = re.compile(rb":[0-9](?<=[asOCE]:[0-9])")
+LEADING = frozenset(b" \t\x0b\\nrt0")  # bytes of what SERIALIZED lets come first
+QUOTES = SINGLE + DOUBLE
+# Length-prefixed tokens: strings (s), escaped strings (S), enum cases (E), class names of
+# objects (O) and of custom serializations (C, whose payload length follows the name).
+# Lengths of any size are headers: a huge one just fails to parse.
+HEADER = re.compile(rb'([sSOCE]):(\d+):\\?"')
+HINT = re.compile(rb":(?<=[sSOCE]:)[0-9]")  # where a header may start; the literal ':' is fast
+PAYLOAD_HEADER = re.compile(rb":(\d+):\{")  # after a C: class name
+# The start of a line whose string literals tell its quoting: an INSERT's values, or a row
+# of one continued on a line of its own (mydumper writes ``,(…)`` lines).
+ROWS_START = re.compile(rb"[ \t]*(?:(?:INSERT|REPLACE)\b.*?\bVALUES\b|,?[ \t]*\()", re.I)
 SIMPLE_RUN = re.compile(  # serialized tokens with nothing escaped, stepped over in one go
     rb'(?:s:\d{1,10}:\\"[^\\\'"]*\\";|[ib]:-?\d{1,20};|d:[^;\\\'"]{1,40};|N;|a:\d{1,10}:\{|\})+')
 SIMPLE_STRING = re.compile(rb's:(\d{1,10}):\\"([^\\\'"]*)\\";')
@@ -215,27 +244,28 @@ def _form_at(buf: bytes, a: int, forms: list[Form], floor: int, end: int) -> For
     return None
 
 
-def _walk(buf: bytes, i: int, n: int, limit: int) -> int:
+def _walk(buf: bytes, i: int, n: int, limit: int, quote: bytes) -> int:
     """Position after ``n`` unescaped bytes from ``i``, one escape at a time; -1 if the SQL
-    literal ends first (an unescaped ``'``) or ``limit`` is reached."""
+    literal (written in ``quote``) ends first or ``limit`` is reached."""
+    q_byte = quote[0]
     while n > 0:
         j = i + n
         if j > limit:
             return -1
         b = buf.find(b"\\", i, j)
-        q = buf.find(b"'", i, j)
+        q = buf.find(quote, i, j)
         if b < 0 and q < 0:
             return j
         k = b if q < 0 or 0 <= b < q else q
         n -= k - i
-        if k + 1 >= limit or (buf[k] == QUOTE and buf[k + 1] != QUOTE):
+        if k + 1 >= limit or (buf[k] == q_byte and buf[k + 1] != q_byte):
             return -1
         n -= 2 if buf[k] == BACKSLASH and buf[k + 1] in b"%_" else 1
         i = k + 2
     return i if n == 0 else -1
 
 
-def _advance(buf: bytes, i: int, n: int, limit: int) -> int:
+def _advance(buf: bytes, i: int, n: int, limit: int, quote: bytes) -> int:
     """:func:`_walk`, counting the escapes of a whole window at once: nested serialized data
     is full of ``\\"``, and taking them one by one would dominate the run time."""
     while n > 0:
@@ -243,76 +273,167 @@ def _advance(buf: bytes, i: int, n: int, limit: int) -> int:
         if j > limit:
             return -1
         slashes = buf.count(b"\\", i, j)
-        quotes = buf.count(b"'", i, j)
+        quotes = buf.count(quote, i, j)
         if not slashes:
-            return j if not quotes else _walk(buf, i, n, limit)
-        if ((quotes and (quotes != buf.count(b"\\'", i, j) or buf.find(b"\\\\'", i, j) >= 0))
+            return j if not quotes else _walk(buf, i, n, limit, quote)
+        if ((quotes and (quotes != buf.count(b"\\" + quote, i, j)
+                         or buf.find(b"\\\\" + quote, i, j) >= 0))
                 or buf.find(b"\\%", i, j) >= 0 or buf.find(b"\\_", i, j) >= 0):
-            return _walk(buf, i, n, limit)
+            return _walk(buf, i, n, limit, quote)
         escapes = slashes - buf.count(b"\\\\", i, j)  # a run of r backslashes: ceil(r/2)
         k = j - 1
         while k >= i and buf[k] == BACKSLASH:
             k -= 1
         if (j - 1 - k) % 2:  # the window ends inside an escape: take its second byte too
             if j >= limit or buf[j] in b"%_":
-                return _walk(buf, i, n, limit)
+                return _walk(buf, i, n, limit, quote)
             i, n = j + 1, escapes - 1
         else:
             i, n = j, escapes
     return i
 
 
-def _parse(buf: bytes, m: re.Match[bytes], limit: int) -> tuple[int, int, int] | None:
-    """(content start, content end, end) of the serialized item whose header is ``m``, or
-    None if its declared length does not lead to its closing bytes before ``limit``."""
-    is_string = m.group(1) is not None
-    digits = m.group(1) if is_string else m.group(2)
+class Field(NamedTuple):
+    """A length-prefixed part of a serialized token: where its length's digits are and
+    where the bytes it counts are, and what those bytes may hold."""
+
+    digits_start: int
+    digits_end: int
+    start: int
+    end: int
+    kind: int  # TEXT, STRING or PAYLOAD
+
+
+TEXT, STRING, PAYLOAD, ESCAPED = range(4)  # plain text; text or serialized; serialized; S:
+FIELD_KIND = {0x73: STRING, 0x53: ESCAPED, 0x45: TEXT, 0x4F: TEXT, 0x43: TEXT}  # s S E O C
+STRING_CLOSE = (b'\\";', b'";')  # a string's (and an enum case's) closing bytes
+NAME_CLOSE = (b'\\":', b'":')  # a class name's
+
+
+def _content_end(buf: bytes, c: int, digits: bytes, limit: int, quote: bytes) -> int:
+    """Where ``digits`` unescaped bytes from ``c`` end, or -1 (see :func:`_walk`)."""
     if len(digits) > 10:
-        return None
-    c = m.end()
+        return -1
     j = c + int(digits)
-    if j <= limit and buf.find(b"\\", c, j) < 0 and buf.find(b"'", c, j) < 0:
-        ce = j  # nothing escaped inside: the common case
-    else:
-        ce = _advance(buf, c, j - c, limit)
-        if ce < 0:
-            return None
-    if not is_string:
-        return (c, ce, ce + 1) if ce < limit and buf[ce] == 0x7D else None
-    for close in (b'\\";', b'";'):
+    if j <= limit and buf.find(b"\\", c, j) < 0 and buf.find(quote, c, j) < 0:
+        return j  # nothing escaped inside: the common case
+    return _advance(buf, c, j - c, limit, quote)
+
+
+def _closed(buf: bytes, ce: int, closers: tuple[bytes, bytes], limit: int) -> int:
+    """The end of whichever of ``closers`` is at ``ce`` and inside ``limit``, else -1."""
+    for close in closers:
         if buf.startswith(close, ce) and ce + len(close) <= limit:
-            return c, ce, ce + len(close)
-    return None
+            return ce + len(close)
+    return -1
 
 
-def _opening_quote(buf: bytes, lo: int, s: int) -> int:
-    """The last unescaped ``'`` in ``[lo, s)`` — the quote opening the literal ``s`` is in,
-    if that started after ``lo`` — or -1. Steps back over ``\'`` (prose is full of them)
-    and ``''``."""
-    q = buf.rfind(b"'", lo, s)
+def _parse(buf: bytes, m: re.Match[bytes], limit: int, quote: bytes,
+           ) -> tuple[tuple[Field, ...], int] | None:
+    """(fields, end) of the serialized token whose header is ``m`` — its length-prefixed
+    parts and where it ends — or None if a declared length does not lead to the token's
+    closing bytes before ``limit``. ``O:`` tokens end after their class name: the property
+    list that follows is ordinary serialized data."""
+    kind = m.group(1)[0]
+    c = m.end()
+    ce = _content_end(buf, c, m.group(2), limit, quote)
+    if ce < 0:
+        return None
+    te = _closed(buf, ce, NAME_CLOSE if kind in b"OC" else STRING_CLOSE, limit)
+    if te < 0:
+        return None
+    if kind == 0x53 and (buf.find(b"\\\\", c, ce) >= 0 or buf.find(b"\\%", c, ce) >= 0
+                         or buf.find(b"\\_", c, ce) >= 0):
+        return None  # S: escapes (\xx), under mysqldump's: not counted, so not trusted
+    name = Field(m.start(2), m.end(2), c, ce, FIELD_KIND[kind])
+    if kind != 0x43:
+        return (name,), te
+    p = PAYLOAD_HEADER.match(buf, te - 1, limit)  # te - 1: the name's closing ':'
+    if p is None:
+        return None
+    pe = _content_end(buf, p.end(), p.group(1), limit, quote)
+    if pe < 0 or pe >= limit or buf[pe] != 0x7D:
+        return None
+    return (name, Field(p.start(1), p.end(1), p.end(), pe, PAYLOAD)), pe + 1
+
+
+def _opening_quote(buf: bytes, lo: int, s: int, quote: bytes) -> int:
+    """The last unescaped ``quote`` in ``[lo, s)`` — the quote opening the literal ``s`` is
+    in, if that started after ``lo`` — or -1. Steps back over ``\\'`` (prose is full of
+    them) and ``''`` (or ``\\"`` and ``""``)."""
+    q_byte = quote[0]
+    q = buf.rfind(quote, lo, s)
     while q > 0:
         before = buf[q - 1]
         if before == BACKSLASH and (buf[q - 2] != BACKSLASH or _escaped_at(buf, q)):
-            q = buf.rfind(b"'", lo, q)
-        elif before == QUOTE and q > lo and not _escaped_at(buf, q - 1):
-            q = buf.rfind(b"'", lo, q - 1)
+            q = buf.rfind(quote, lo, q)
+        elif before == q_byte and q > lo and not _escaped_at(buf, q - 1):
+            q = buf.rfind(quote, lo, q - 1)
         else:
             break
     return q
 
 
-def _literal_end(buf: bytes, i: int, end: int) -> int:
-    """Position of the ``'`` closing the SQL literal whose content starts at ``i`` (escaped
-    ``\\'`` and doubled ``''`` stay inside); -1 if it does not close before ``end``."""
-    q = buf.find(b"'", i, end)
+def _literal_end(buf: bytes, i: int, end: int, quote: bytes) -> int:
+    """Position of the ``quote`` closing the SQL literal whose content starts at ``i``
+    (escaped and doubled quotes stay inside); -1 if it does not close before ``end``."""
+    q_byte = quote[0]
+    q = buf.find(quote, i, end)
     while q >= 0:
         if buf[q - 1] == BACKSLASH and _escaped_at(buf, q):
-            q = buf.find(b"'", q + 1, end)
-        elif q + 1 < end and buf[q + 1] == QUOTE:
-            q = buf.find(b"'", q + 2, end)
+            q = buf.find(quote, q + 1, end)
+        elif q + 1 < end and buf[q + 1] == q_byte:
+            q = buf.find(quote, q + 2, end)
         else:
             return q
     return -1
+
+
+def _value_at(buf: bytes, colon: int, lo: int, quotes: bytes) -> int:
+    """The quote (one of ``quotes``, at or after ``lo``) that SERIALIZED follows up to the
+    ``:`` at ``colon`` (a SERIAL_COLON match), or -1. A '"' after a backslash never opens a
+    literal: nested values (``s:9:\\"a:1:…``) are not taken for one; a ``'`` is taken
+    wherever it is (:func:`_opening_quote` looks at escapes)."""
+    j = colon - 1  # the letter
+    while j > lo and buf[j - 1] in LEADING:
+        j -= 1
+    q = j - 1
+    if q < lo or buf[q] not in quotes or (buf[q] == 0x22 and q and buf[q - 1] == BACKSLASH):
+        return -1
+    return q if SERIALIZED.match(buf, j, colon + 2) else -1
+
+
+def _value_start(buf: bytes, pos: int, end: int) -> int:
+    """The first quote of either kind in ``[pos, end)`` that may open a serialized value;
+    ``end`` if none."""
+    for h in SERIAL_COLON.finditer(buf, pos, end):
+        q = _value_at(buf, h.start(), pos, QUOTES)
+        if q >= 0:
+            return q
+    return end
+
+
+def _other_value_start(buf: bytes, lo: int, s: int, quote: bytes) -> bool:
+    """Whether an unescaped ``quote`` in ``[lo, s)`` opens a serialized-looking value: the
+    literal ``s`` is in may then be one, in the quote its line does not use."""
+    for h in SERIAL_COLON.finditer(buf, lo, s):
+        q = _value_at(buf, h.start(), lo, quote)
+        if q >= 0 and not _escaped_at(buf, q):
+            return True
+    return False
+
+
+def _line_quote(buf: bytes, line_start: int, line_end: int) -> bytes:
+    """The quote the line's string literals are written in: the first one after the
+    ``VALUES`` of an INSERT (or at the start of a row continued on its own line). mysqldump
+    writes ``'``, mydumper ``"``; identifiers before ``VALUES`` may be ``"``-quoted (ANSI).
+    Any other line (DDL, comments): ``'``."""
+    m = ROWS_START.match(buf, line_start, line_end)
+    if m is None:
+        return SINGLE
+    single = buf.find(SINGLE, m.end(), line_end)
+    double = buf.find(DOUBLE, m.end(), line_end)
+    return DOUBLE if double >= 0 and (single < 0 or double < single) else SINGLE
 
 
 class Replacer:
@@ -384,6 +505,8 @@ class Replacer:
         quick, forms, shift = self.quick, self.forms, self.shift
         pos = start  # copied up to pos; no match, no unseen quote before it
         hint = start - 1  # below pos: look for it again
+        line_start = line_end = -1  # the line of the last match past the hint
+        quote = other_quote = SINGLE  # its literals' quote, and the other one
         other = replaced = 0  # pieces added, and replacements made, by the second branch
         for m in self.pattern.finditer(buf, start, end):
             back, new, length = quick[m.lastindex]
@@ -406,19 +529,27 @@ class Replacer:
                 form, s = resolved
             pieces = len(out)
             if hint < pos:
-                h = VALUE_START.search(buf, pos, end)
-                hint = h.start() if h else end
+                hint = _value_start(buf, pos, end)
             if hint < s:
-                q = _opening_quote(buf, pos, s)
+                if s > line_end:
+                    line_start = buf.rfind(b"\n", start, s) + 1 or start
+                    line_end = buf.find(b"\n", s, end)
+                    line_end = end if line_end < 0 else line_end
+                    quote = _line_quote(buf, line_start, line_end)
+                    other_quote = DOUBLE if quote == SINGLE else SINGLE
+                lo = max(pos, line_start)
+                q = _opening_quote(buf, lo, s, quote)
                 if q >= 0 and buf[q + 1] in SERIAL_FIRST and SERIALIZED.match(buf, q + 1):
-                    close = _literal_end(buf, q + 1, end)
+                    close = _literal_end(buf, q + 1, line_end, quote)
                     if close < 0:  # unterminated: the value runs to the end of its line
-                        close = buf.find(b"\n", q, end)
-                        close = end if close < 0 else close
+                        close = line_end
                     if close > s:
                         append(buf[pos:q + 1])
-                        self._region(buf, q + 1, close, out, 0)
+                        self._region(buf, q + 1, close, out, 0, quote)
                         pos = close
+                elif _other_value_start(buf, max(lo, q + 1), s, other_quote):
+                    self.skipped += 1  # a line mixing quotes: not rewritten blind
+                    continue
             if pos <= s:
                 append(buf[pos:s])
                 append(form.new)
@@ -426,15 +557,17 @@ class Replacer:
                 pos = s + len(form.old)
             other += len(out) - pieces
             if hint < pos:  # now, so that the next match may take the first branch
-                h = VALUE_START.search(buf, pos, end)
-                hint = h.start() if h else end
+                hint = _value_start(buf, pos, end)
         self.replaced += replaced + (len(out) - other) // 2
         append(view[pos:end])
         return out
 
-    def _plain(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview]) -> int:
+    def _plain(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview],
+               escaped: bool = False) -> int:
         """Rewrite the text ``buf[start:end]`` into ``out`` with no questions asked (it
-        claims no length); return the change in its unescaped length."""
+        claims no length); return the change in its unescaped length. ``escaped``: the text
+        is an ``S:`` string's, where a backslash starts a ``\\xx`` escape, so a replacement
+        that would bring one in is skipped."""
         pos, delta = start, 0
         for m in self.pattern.finditer(buf, start, end):
             a = m.start() - self.shift
@@ -442,6 +575,9 @@ class Replacer:
             if resolved is None:
                 continue
             form, s = resolved
+            if escaped and b"\\\\" in form.new:
+                self.skipped += 1
+                continue
             out.append(buf[pos:s])
             out.append(form.new)
             delta += form.raw_delta
@@ -451,16 +587,18 @@ class Replacer:
         return delta
 
     def _region(self, buf: bytes, start: int, end: int, out: list[bytes | memoryview],
-                depth: int) -> int:
-        """Rewrite the serialized text ``buf[start:end]`` (a value, or a string's content)
-        into ``out``; return the change in its unescaped length.
+                depth: int, quote: bytes) -> int:
+        """Rewrite the serialized text ``buf[start:end]`` (a value, or a string's content,
+        inside an SQL literal written in ``quote``) into ``out``; return the change in its
+        unescaped length.
 
         ``hscan`` is where unexamined text begins: every header before it has been dealt
-        with. Headers start with ``s:<digit>`` or ``C:<digit>``, so a match with no such
-        hint between ``hscan`` and itself needs no parsing. Otherwise the headers in between
-        are parsed: complete strings that end before the match are stepped over (runs of
-        simple ones in one regex match), one that encloses it is rewritten recursively, and
-        one that does not parse makes the rest of the region suspect: left as it is.
+        with. Headers start with one of ``sSOCE``, ``:`` and a digit, so a match with no
+        such hint between ``hscan`` and itself needs no parsing. Otherwise the headers in
+        between are parsed: complete tokens that end before the match are stepped over (runs
+        of simple ones in one regex match), one that encloses it is rewritten — each of its
+        length-prefixed parts, recursively where they hold serialized data — and one that
+        does not parse makes the rest of the region suspect: left as it is.
         """
         delta = 0
         pos = floor = hscan = start  # copied up to pos; matches start from floor
@@ -490,29 +628,34 @@ class Replacer:
                         hscan = run.end()
                         continue
                     no_run_before = run.end()  # parse these one by one, and only once
-                span = _parse(buf, h, end) if depth < MAX_DEPTH else None
+                span = _parse(buf, h, end, quote) if depth < MAX_DEPTH else None
                 if span is None:
                     suspect = True
-                elif span[2] <= s:
-                    hscan = span[2]
+                elif span[1] <= s:
+                    hscan = span[1]
                     continue
                 else:
-                    enclosing = (h, span)
+                    enclosing = span
                 break
             if suspect:
                 self.skipped += 1
                 floor = e  # pos stays: the match is copied as it is
             elif enclosing is not None:
-                h, (c, ce, te) = enclosing
-                n = 1 if h.group(1) is not None else 2
-                inner: list[bytes | memoryview] = []
-                if n == 2 or SERIALIZED.match(buf, c, ce):  # custom payload, or serialized
-                    d = self._region(buf, c, ce, inner, depth + 1)
-                else:  # a string of text, like the vast majority
-                    d = self._plain(buf, c, ce, inner)
-                length = str(int(h.group(n)) + d).encode()
-                out += [buf[pos:h.start(n)], length, buf[h.end(n):c], *inner, buf[ce:te]]
-                delta += d + len(length) - (h.end(n) - h.start(n))
+                fields, te = enclosing
+                for field in fields:
+                    inner: list[bytes | memoryview] = []
+                    c, ce = field.start, field.end
+                    if field.kind == PAYLOAD or (field.kind == STRING
+                                                 and SERIALIZED.match(buf, c, ce)):
+                        d = self._region(buf, c, ce, inner, depth + 1, quote)
+                    else:  # text, like the vast majority of strings, and class names
+                        d = self._plain(buf, c, ce, inner, field.kind == ESCAPED)
+                    ds, de = field.digits_start, field.digits_end
+                    length = str(int(buf[ds:de]) + d).encode()
+                    out += [buf[pos:ds], length, buf[de:c], *inner]
+                    delta += d + len(length) - (de - ds)
+                    pos = ce
+                out.append(buf[pos:te])
                 pos = floor = hscan = te
             else:
                 out.append(buf[pos:s])
