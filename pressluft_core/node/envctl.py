@@ -1006,26 +1006,35 @@ def replacement_pairs(data: dict) -> list[list[str]]:
 # -- same-server copies: tables copied inside MariaDB, only rows with the old URL rewritten
 #
 # Source and target on one server: the rows never leave it as SQL text. Each table is
-# created from the source's own ``SHOW CREATE TABLE`` and filled with ``INSERT … SELECT``;
-# then only the rows in which a text column holds an old host go through the replacer
-# (dumped with ``--where``, rewritten, written back by primary key with ``REPLACE``). Tables
-# that cannot be written back by key (no primary key), views and tables with triggers (a
-# CREATE TABLE does not bring those) take the dump path (``mysqldump | replacer |
-# mariadb``) as before.
+# created from the source's own ``SHOW CREATE TABLE``, then filled by copying its InnoDB
+# tablespace file (``FLUSH TABLES … FOR EXPORT``, ``cp --reflink=auto``, ``ALTER TABLE …
+# IMPORT TABLESPACE``) or, where that does not apply (not InnoDB file-per-table, FULLTEXT
+# indexes, partitions, a name that is not its file name), by ``INSERT … SELECT``. Measured
+# on a 2-vCPU node with a 128 MB buffer pool, 280 MB of InnoDB tables: tablespace files
+# 1.9 s (the source write-locked 0.7 s of it), INSERT … SELECT 24 s in one session and 16 s
+# in two, ``mysqldump | mariadb`` 27 s: the copy is bound by InnoDB writing rows and
+# indexes page by page, not by parsing SQL, and a file copy skips all of that. Then only
+# the rows in which a text column holds an old host go through the replacer (dumped with
+# ``--where``, rewritten, written back over themselves by primary key with ``REPLACE``).
+# Tables without a primary key (their rows cannot be written back by key), views and
+# tables with triggers (a CREATE TABLE does not bring those) take the dump path
+# (``mysqldump | replacer | mariadb``) as before.
 #
-# Who runs what: the target environment's MariaDB user runs the copy statements, given
-# ``SELECT`` (nothing else) on the source database for the length of the copy: it owns the
-# target database, and the rows it reads there are the ones it is being given anyway; the
-# source cannot be changed through it. Root's client only reads the catalogue (table
-# names, keys, columns, ``SHOW CREATE TABLE``) and grants/revokes. The replacer,
+# Who runs what: root's client reads the catalogue (table names, keys, columns, ``SHOW
+# CREATE TABLE``), holds ``FLUSH TABLES … FOR EXPORT`` (it needs the global RELOAD
+# privilege, which no environment user has) while root copies the tablespace files, which
+# nothing but the server reads. The target environment's MariaDB user creates, discards
+# and imports its own tables; for ``INSERT … SELECT`` it is given ``SELECT`` (nothing else)
+# on the source database for the length of the copy: the rows it reads there are the ones
+# it is being given anyway, and the source cannot be changed through it. The replacer,
 # ``mysqldump`` of the rows to rewrite and the ``mariadb`` that writes them back run as the
 # environment's Linux user with its MariaDB credentials (``EnvironmentDatabase``).
 #
-# Consistency: each table is read as one consistent snapshot at READ COMMITTED, which
-# takes no locks on the source (REPEATABLE READ's INSERT … SELECT would take shared locks
-# on every source row: production's writers would wait for the copy). Tables are not
-# read at one common instant, as ``mysqldump --single-transaction`` does; a clone is a copy
-# of a live site, taken table by table within seconds.
+# Consistency: the tablespace files of all tables are taken under one lock, so they show
+# one instant, as ``mysqldump --single-transaction`` did; writers to those tables (a
+# clone's production) wait meanwhile, about 0.25 s per 100 MB here. ``INSERT … SELECT``
+# reads each table as one snapshot at READ COMMITTED, which takes no locks on the source
+# (REPEATABLE READ's INSERT … SELECT would take shared locks on every source row).
 
 # Column types that can hold a URL; JSON is LONGTEXT in MariaDB. ENUM and SET hold only
 # the values their definition names.
@@ -1129,16 +1138,80 @@ def copy_database(source_db: str, env: Env, target_db: str, tables: list[str],
     with target as client:
         dumping = start_dump_path(source_db, dumped, replacer, pairs, target, client)
         try:
-            with reading(env.db_name, source_db):
-                copy_inside(source_db, inside, shapes, client)
+            as_files = tablespace_tables(source_db, inside)
+            copy_tablespaces(source_db, target_db, as_files, client)
+            by_rows = [t for t in inside if t not in as_files]
+            if by_rows:
+                with reading(env.db_name, source_db):
+                    copy_inside(source_db, by_rows, shapes, client)
         finally:
             finish_dump_path(dumping)
-        say(f"copied {len(inside)} tables inside MariaDB in "
+        say(f"copied {len(inside)} tables inside MariaDB ({len(as_files)} as tablespace "
+            f"files, {len(by_rows)} by INSERT … SELECT) in "
             f"{time.monotonic() - started:.1f} s" + (
                 f", {len(dumped)} through the dump path ({', '.join(dumped)})"
                 if dumped else ""))
         if pairs:
             rewrite_rows(target_db, inside, shapes, pairs, replacer, target, client)
+
+
+def tablespace_tables(database: str, tables: list[str]) -> list[str]:
+    """Those of ``tables`` whose rows are one InnoDB file of their own that an IMPORT
+    TABLESPACE takes whole: no FULLTEXT index (its auxiliary tables are not exported), no
+    partitions, a name that is its file name."""
+    rows = mysql(
+        "SELECT t.TABLE_NAME FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = "
+        f"{sql_string(database)} AND t.ENGINE = 'InnoDB' AND t.TABLE_TYPE = 'BASE TABLE' "
+        "AND t.CREATE_OPTIONS NOT LIKE '%partitioned%' AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.STATISTICS i WHERE i.TABLE_SCHEMA = t.TABLE_SCHEMA AND "
+        "i.TABLE_NAME = t.TABLE_NAME AND i.INDEX_TYPE = 'FULLTEXT')").split()
+    folder = datadir() / database
+    return [t for t in tables if t in rows and re.fullmatch(r"[A-Za-z0-9_]{1,64}", t)
+            and (folder / f"{t}.ibd").is_file()]
+
+
+def datadir() -> Path:
+    return Path(mysql("SELECT @@datadir").strip())
+
+
+def copy_tablespaces(source_db: str, target_db: str, tables: list[str],
+                     client: list[str]) -> None:
+    """Each table created empty and its tablespace discarded by the target's user; the
+    source's files copied under one ``FOR EXPORT`` lock; imported by the target's user."""
+    if not tables:
+        return
+    head = "SET SESSION foreign_key_checks = 0;\n"
+    run(client, input=(head + "".join(
+        f"{create_statement(source_db, t)};\nALTER TABLE {ident(t)} DISCARD TABLESPACE;\n"
+        for t in tables)).encode())
+    source, target = datadir() / source_db, datadir() / target_db
+    lock = subprocess.Popen(["mariadb", "--unbuffered", "--batch", "--skip-column-names",
+                             source_db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert lock.stdin is not None and lock.stdout is not None and lock.stderr is not None
+    try:
+        lock.stdin.write(("SET SESSION lock_wait_timeout = 60;\nFLUSH TABLES "
+                          + ", ".join(ident(t) for t in tables)
+                          + " FOR EXPORT;\nSELECT 'exported';\n").encode())
+        lock.stdin.flush()
+        if lock.stdout.readline().strip() != b"exported":
+            raise Failed(f"FLUSH TABLES … FOR EXPORT on {source_db} failed: "
+                         + lock.stderr.read().decode(errors="replace")[-1500:])
+        run(["cp", "--reflink=auto", "--preserve=mode,ownership", "--",
+             *[str(source / f"{t}.{ext}") for t in tables for ext in ("ibd", "cfg")],
+             str(target)])
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            lock.stdin.write(b"UNLOCK TABLES;\n")
+            lock.stdin.close()
+        lock.wait()
+    try:
+        run(client, input=(head + "".join(f"ALTER TABLE {ident(t)} IMPORT TABLESPACE;\n"
+                                          for t in tables)).encode())
+    finally:
+        for table in tables:
+            with contextlib.suppress(FileNotFoundError):
+                (target / f"{table}.cfg").unlink()
 
 
 def copy_inside(source_db: str, tables: list[str], shapes: dict[str, dict],

@@ -7,6 +7,7 @@ row written."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 import time
@@ -135,6 +136,8 @@ def test_the_clone_copied_inside_mariadb_and_its_user_keeps_no_grant_on_producti
     assert "tables inside MariaDB" in job_log and "through the dump path (wp_e2e_links)" \
         in job_log, job_log
     assert "URLs rewritten in " in job_log
+    as_files = re.search(r"\((\d+) as tablespace files", job_log)
+    assert as_files and int(as_files.group(1)) >= 10, job_log
     grants = mysql(f"SHOW GRANTS FOR '{node_names(staging.id)}'@'localhost'")
     assert node_names(prod.id) not in grants.replace("\\_", "_"), grants
 
