@@ -211,14 +211,16 @@ def grant_name(database: str) -> str:
 
 class EnvironmentDatabase:
     """A ``mariadb`` client that connects as the environment's own MariaDB user (privileges
-    on its own database only), never as root: SQL that came from elsewhere cannot reach
-    another environment, the server's users or its files, whatever it says.
+    on its own database only) and runs as the environment's Linux user, never as root: SQL
+    that came from elsewhere cannot reach another environment, the server's users or its
+    files, whatever it says.
 
-    The credentials are in a 0600 root-only file under /run (removed on exit), never on a
-    command line or in an environment variable. A scratch database beside the live one
-    (a restore, an import, a promotion) is granted to the user while the load runs and
-    revoked afterwards. The client runs with ``--sandbox`` (no client commands) and
-    ``--local-infile=0`` (no ``LOAD DATA LOCAL``: it would read files as root)."""
+    The credentials are in a 0400 file of the environment's user under /run (removed on
+    exit; the directory lets nobody list it), never on a command line or in an environment
+    variable: the user reads the same password in its own wp-config.php anyway. A scratch
+    database beside the live one (a restore, an import, a promotion) is granted to the user
+    while the load runs and revoked afterwards. The client runs with ``--sandbox`` (no
+    client commands) and ``--local-infile=0`` (no ``LOAD DATA LOCAL``)."""
 
     def __init__(self, env: Env, database: str) -> None:
         self.env, self.database = env, database
@@ -229,14 +231,27 @@ class EnvironmentDatabase:
         if self.database != user:
             mysql(f"GRANT ALL PRIVILEGES ON `{grant_name(self.database)}`.* TO "
                   f"'{user}'@'localhost';")
-        CREDENTIALS_DIR.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(CREDENTIALS_DIR, 0o700)
+        CREDENTIALS_DIR.mkdir(mode=0o711, exist_ok=True)
+        os.chmod(CREDENTIALS_DIR, 0o711)
         handle, self.path = tempfile.mkstemp(prefix=f"{user}-", suffix=".cnf",
                                              dir=CREDENTIALS_DIR)
-        with os.fdopen(handle, "w") as out:  # mkstemp: 0600, owned by root
+        with os.fdopen(handle, "w") as out:  # mkstemp: 0600, owned by root until chowned
             out.write(f"[client]\nuser={user}\npassword={db_password(self.env)}\n")
-        return ["mariadb", f"--defaults-file={self.path}", "--default-character-set=utf8mb4",
-                "--local-infile=0", *sandbox(), self.database]
+            os.fchmod(out.fileno(), 0o400)
+            os.fchown(out.fileno(), pwd.getpwnam(self.env.user).pw_uid, -1)
+        return [*self.as_user(), "mariadb", f"--defaults-file={self.path}",
+                "--default-character-set=utf8mb4", "--local-infile=0", *sandbox(),
+                self.database]
+
+    def as_user(self) -> list[str]:
+        return ["runuser", "-u", self.env.user, "--"]
+
+    def dump(self) -> list[str]:
+        """``mysqldump`` of this database as the same users as the client, options to
+        follow (the credentials file must come first)."""
+        assert self.path is not None, "dump() is for inside the with block"
+        return [*self.as_user(), "mysqldump", f"--defaults-file={self.path}",
+                "--default-character-set=utf8mb4"]
 
     def __exit__(self, *exc: object) -> None:
         if self.path:
@@ -903,63 +918,419 @@ def finish_release(env: Env, building: Path, release: Path) -> None:
 def copy_current(env: Env, building: Path) -> None:
     if not env.current.is_symlink():
         raise Failed("the environment has no current release to build on")
-    shutil.copytree(os.path.realpath(env.current), building, symlinks=True)
+    run(copy_tree_argv(os.path.realpath(env.current), building))
+
+
+def copy_tree_argv(source: str, target: Path) -> list[str]:
+    """``cp -a --reflink=auto``: on a filesystem that shares extents (btrfs, XFS with
+    reflink) the copy costs metadata only and each side's later writes stay its own; on
+    any other it is a plain copy. Hard links are never made between environments: a file
+    is one inode with one owner, so a hard-linked upload would be either unwritable by the
+    copy's user or, once chowned, another environment's file, and an in-place edit on one
+    side would change the other."""
+    return ["cp", "-a", "--reflink=auto", "--", source, str(target)]
+
+
+def start_uploads_copy(source: Env, env: Env) -> subprocess.Popen[bytes]:
+    """Replace this environment's uploads with a copy of ``source``'s (owned by this
+    environment's user once ``finish_uploads_copy`` ran); runs while the database copies."""
+    target = env.shared / "uploads"
+    for entry in list(target.iterdir()) if target.is_dir() else []:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    target.mkdir(exist_ok=True)
+    return subprocess.Popen(copy_tree_argv(f"{source.shared / 'uploads'}/.", target),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish_uploads_copy(env: Env, copying: subprocess.Popen[bytes]) -> None:
+    err = copying.communicate()[1]
+    if copying.returncode != 0:
+        raise Failed(f"copying uploads failed (cp exited {copying.returncode}): "
+                     f"{err.decode(errors='replace')[-2000:]}")
+    uploads = env.shared / "uploads"
+    run(["chown", "-R", "--no-dereference", f"{env.user}:{env.user}", str(uploads)])
+    os.chmod(uploads, 0o750)
+    say(f"copied uploads ({tree_digest(uploads)['files']} files)")
 
 
 def cmd_clone(data: dict) -> dict:
-    """Code, uploads and database of ``source`` into this environment (prepared already):
-    ``mysqldump | replacer | mariadb``, then AUTO_INCREMENT raised above the source's."""
+    """Code, uploads and database of ``source`` into this environment (prepared already),
+    all on this node: the database copied inside MariaDB with URLs rewritten
+    (``copy_database``), code and uploads by ``cp`` meanwhile, then AUTO_INCREMENT raised
+    above the source's."""
     env = Env(data)
     source = Env(data.get("source") or {})
     release = env.release_dir(data.get("release"))
     replacer = install_lib(data.get("replacer"), "search_replace.py")
-    pairs = data.get("replacements") or []
-    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) and s
-                                                          for s in p) for p in pairs):
-        raise Refused("replacements must be [old, new] pairs of non-empty strings")
+    pairs = replacement_pairs(data)
     offset = int(data.get("auto_increment_offset", AUTO_INCREMENT_OFFSET_DEFAULT))
 
-    # The database pipeline is the long part (CPU-bound import): code and uploads are
-    # copied while it runs.
     mysql(f"DROP DATABASE IF EXISTS `{env.db_name}`; CREATE DATABASE `{env.db_name}` "
           "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
-    dump = subprocess.Popen(
-        ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
-         "--no-tablespaces", "--default-character-set=utf8mb4", source.db_name],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    rewrite = subprocess.Popen(
-        ["python3", replacer, *[s for pair in pairs for s in pair]],
-        stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert dump.stdout is not None
-    dump.stdout.close()
-    with EnvironmentDatabase(env, env.db_name) as client:
-        load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
-        assert rewrite.stdout is not None
-        rewrite.stdout.close()
-        uploads = subprocess.Popen(["rsync", "-a", "--delete", f"--chown={env.user}:{env.user}",
-                                    f"{source.shared / 'uploads'}/",
-                                    f"{env.shared / 'uploads'}/"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        building = fresh_building_dir(env, release)
-        copy_current(source, building)
-        finish_release(env, building, release)
-        say(f"copied code of {os.readlink(source.current)} into release {release.name}")
-        uploads_err = uploads.communicate()[1]
-        if uploads.returncode == 0:
-            say(f"copied uploads ({tree_digest(env.shared / 'uploads')['files']} files)")
-        load_err = load.communicate()[1]
-    rewrite_err = rewrite.communicate()[1]
-    dump_err = dump.communicate()[1]
-    for name, proc, err in (("rsync of uploads", uploads, uploads_err), ("mysqldump", dump,
-                            dump_err), ("replacer", rewrite, rewrite_err),
-                            ("mariadb import", load, load_err)):
-        if proc.returncode != 0:
-            raise Failed(f"{name} exited {proc.returncode}: "
-                         f"{err.decode(errors='replace')[-2000:]}")
+    if not source.current.is_symlink():
+        raise Failed("the source environment has no current release to copy")
+    building = fresh_building_dir(env, release)
+    code = subprocess.Popen(copy_tree_argv(os.path.realpath(source.current), building),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    uploads = start_uploads_copy(source, env)
+    try:
+        copy_database(source.db_name, env, env.db_name, _tables(source.db_name), replacer,
+                      pairs)
+    finally:
+        code_err = code.communicate()[1]
+        if code.returncode == 0:
+            finish_release(env, building, release)
+            say(f"copied code of {os.readlink(source.current)} into release {release.name}")
+        finish_uploads_copy(env, uploads)
+    if code.returncode != 0:
+        raise Failed(f"copying the code failed (cp exited {code.returncode}): "
+                     f"{code_err.decode(errors='replace')[-2000:]}")
     say(f"database {source.db_name} copied to {env.db_name} with URLs rewritten")
 
     after_copy(env, source.db_name, offset, bool(data.get("quarantine")))
     return {"path": str(release)}
+
+
+def replacement_pairs(data: dict) -> list[list[str]]:
+    pairs = data.get("replacements") or []
+    if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) and s for s in p)
+            for p in pairs):
+        raise Refused("replacements must be [old, new] pairs of non-empty strings")
+    return pairs
+
+
+# -- same-server copies: tables copied inside MariaDB, only rows with the old URL rewritten
+#
+# Source and target on one server: the rows never leave it as SQL text. Each table is
+# created from the source's own ``SHOW CREATE TABLE``, then filled by copying its InnoDB
+# tablespace file (``FLUSH TABLES … FOR EXPORT``, ``cp --reflink=auto``, ``ALTER TABLE …
+# IMPORT TABLESPACE``) or, where that does not apply (not InnoDB file-per-table, FULLTEXT
+# indexes, partitions, a name that is not its file name), by ``INSERT … SELECT``. Measured
+# on a 2-vCPU node with a 128 MB buffer pool, 280 MB of InnoDB tables: tablespace files
+# 1.9 s (the source write-locked 0.7 s of it), INSERT … SELECT 24 s in one session and 16 s
+# in two, ``mysqldump | mariadb`` 27 s: the copy is bound by InnoDB writing rows and
+# indexes page by page, not by parsing SQL, and a file copy skips all of that. Then only
+# the rows in which a text column holds an old host go through the replacer (dumped with
+# ``--where``, rewritten, written back over themselves by primary key with ``REPLACE``).
+# Tables without a primary key (their rows cannot be written back by key), views and
+# tables with triggers (a CREATE TABLE does not bring those) take the dump path
+# (``mysqldump | replacer | mariadb``) as before.
+#
+# Who runs what: root's client reads the catalogue (table names, keys, columns, ``SHOW
+# CREATE TABLE``), holds ``FLUSH TABLES … FOR EXPORT`` (it needs the global RELOAD
+# privilege, which no environment user has) while root copies the tablespace files, which
+# nothing but the server reads. The target environment's MariaDB user creates, discards
+# and imports its own tables; for ``INSERT … SELECT`` it is given ``SELECT`` (nothing else)
+# on the source database for the length of the copy: the rows it reads there are the ones
+# it is being given anyway, and the source cannot be changed through it. The replacer,
+# ``mysqldump`` of the rows to rewrite and the ``mariadb`` that writes them back run as the
+# environment's Linux user with its MariaDB credentials (``EnvironmentDatabase``).
+#
+# Consistency: the tablespace files of all tables are taken under one lock, so they show
+# one instant, as ``mysqldump --single-transaction`` did; writers to those tables (a
+# clone's production) wait meanwhile, about 0.25 s per 100 MB here. ``INSERT … SELECT``
+# reads each table as one snapshot at READ COMMITTED, which takes no locks on the source
+# (REPEATABLE READ's INSERT … SELECT would take shared locks on every source row).
+
+# Column types that can hold a URL; JSON is LONGTEXT in MariaDB. ENUM and SET hold only
+# the values their definition names.
+TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "binary",
+              "varbinary", "tinyblob", "blob", "mediumblob", "longblob")
+# Copy sessions run side by side: the copy is bound by one core per session.
+COPY_SESSIONS = 2
+
+
+def ident(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def copy_plan(database: str, wanted: list[str]) -> tuple[list[str], list[str]]:
+    """``wanted`` split into the tables copied inside the server and those that take the
+    dump path (views, tables without a primary key or with triggers, names the batch
+    client would have escaped)."""
+    rows = mysql(
+        "SELECT t.TABLE_NAME, t.TABLE_TYPE = 'BASE TABLE' AND EXISTS (SELECT 1 FROM "
+        "information_schema.TABLE_CONSTRAINTS c WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND "
+        "c.TABLE_NAME = t.TABLE_NAME AND c.CONSTRAINT_TYPE = 'PRIMARY KEY') AND NOT EXISTS "
+        "(SELECT 1 FROM information_schema.TRIGGERS g WHERE g.EVENT_OBJECT_SCHEMA = "
+        "t.TABLE_SCHEMA AND g.EVENT_OBJECT_TABLE = t.TABLE_NAME) AND NOT EXISTS (SELECT 1 "
+        "FROM information_schema.COLUMNS k WHERE k.TABLE_SCHEMA = t.TABLE_SCHEMA AND "
+        "k.TABLE_NAME = t.TABLE_NAME AND k.COLUMN_NAME REGEXP '[[:cntrl:]\\\\\\\\]') "
+        f"FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = {sql_string(database)}")
+    keyed = {name for name, ok in (line.split("\t") for line in rows.splitlines())
+             if ok == "1"}
+    return [t for t in wanted if t in keyed], [t for t in wanted if t not in keyed]
+
+
+def catalogue(database: str) -> dict[str, dict]:
+    """Per table: its size, the columns an INSERT writes (generated ones are computed)
+    and the text columns."""
+    tables: dict[str, dict] = {}
+    for line in mysql("SELECT TABLE_NAME, DATA_LENGTH + INDEX_LENGTH FROM "
+                      "information_schema.TABLES WHERE TABLE_SCHEMA = "
+                      f"{sql_string(database)}").splitlines():
+        name, size = line.split("\t")
+        tables[name] = {"bytes": int(size) if size.isdigit() else 0, "columns": [],
+                        "text": []}
+    for line in mysql("SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, IS_GENERATED FROM "
+                      "information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                      f"{sql_string(database)} ORDER BY TABLE_NAME, ORDINAL_POSITION"
+                      ).splitlines():
+        table, column, kind, generated = line.split("\t")
+        if table in tables and generated == "NEVER":
+            tables[table]["columns"].append(column)
+            if kind.lower() in TEXT_TYPES:
+                tables[table]["text"].append(column)
+    return tables
+
+
+def create_statement(database: str, table: str) -> str:
+    """The source's own CREATE TABLE (keys, foreign keys, charset, AUTO_INCREMENT: what
+    mysqldump would have written)."""
+    out = run(["mariadb", "--batch", "--raw", "--skip-column-names",
+               "--default-character-set=utf8mb4", database],
+              input=f"SHOW CREATE TABLE {ident(table)}".encode()).stdout.decode()
+    return out.split("\t", 1)[1].rstrip("\n")
+
+
+@contextlib.contextmanager
+def reading(user: str, database: str):  # type: ignore[no-untyped-def]
+    """``SELECT`` on ``database`` for MariaDB user ``user`` while the block runs."""
+    mysql(f"GRANT SELECT ON `{grant_name(database)}`.* TO '{user}'@'localhost';")
+    try:
+        yield
+    finally:
+        mysql(f"REVOKE SELECT ON `{grant_name(database)}`.* FROM '{user}'@'localhost';")
+
+
+def url_needles(pairs: list[list[str]]) -> list[str]:
+    """The host (with port) of each old URL: every form the replacer rewrites (as given,
+    JSON-escaped, protocol-relative) contains it."""
+    needles = []
+    for old, _new in pairs:
+        host = (old.split("//", 1)[1] if "//" in old else old).split("/", 1)[0]
+        if not host:
+            raise Refused(f"replacement {old!r} names no host")
+        needles.append(host)
+    return sorted(set(needles))
+
+
+def holding(columns: list[str], needles: list[str]) -> str:
+    """SQL true for a row whose text columns hold a needle, byte for byte (the replacer
+    matches case-sensitively)."""
+    patterns = [sql_string("%" + n.replace("\\", "\\\\").replace("%", "\\%")
+                           .replace("_", "\\_") + "%") for n in needles]
+    return " OR ".join(f"{ident(c)} LIKE BINARY {p}" for c in columns for p in patterns)
+
+
+def copy_database(source_db: str, env: Env, target_db: str, tables: list[str],
+                  replacer: str, pairs: list[list[str]]) -> None:
+    """``tables`` of ``source_db`` into the empty ``target_db`` of ``env``, on this server,
+    URLs rewritten (see the section's comment)."""
+    inside, dumped = copy_plan(source_db, tables)
+    shapes = catalogue(source_db)
+    started = time.monotonic()
+    target = EnvironmentDatabase(env, target_db)
+    with target as client:
+        dumping = start_dump_path(source_db, dumped, replacer, pairs, target, client)
+        try:
+            as_files = tablespace_tables(source_db, inside)
+            copy_tablespaces(source_db, target_db, as_files, client)
+            by_rows = [t for t in inside if t not in as_files]
+            if by_rows:
+                with reading(env.db_name, source_db):
+                    copy_inside(source_db, by_rows, shapes, client)
+        finally:
+            finish_dump_path(dumping)
+        say(f"copied {len(inside)} tables inside MariaDB ({len(as_files)} as tablespace "
+            f"files, {len(by_rows)} by INSERT … SELECT) in "
+            f"{time.monotonic() - started:.1f} s" + (
+                f", {len(dumped)} through the dump path ({', '.join(dumped)})"
+                if dumped else ""))
+        if pairs:
+            rewrite_rows(target_db, inside, shapes, pairs, replacer, target, client)
+
+
+def tablespace_tables(database: str, tables: list[str]) -> list[str]:
+    """Those of ``tables`` whose rows are one InnoDB file of their own that an IMPORT
+    TABLESPACE takes whole: no FULLTEXT index (its auxiliary tables are not exported), no
+    partitions, a name that is its file name."""
+    rows = mysql(
+        "SELECT t.TABLE_NAME FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = "
+        f"{sql_string(database)} AND t.ENGINE = 'InnoDB' AND t.TABLE_TYPE = 'BASE TABLE' "
+        "AND t.CREATE_OPTIONS NOT LIKE '%partitioned%' AND NOT EXISTS (SELECT 1 FROM "
+        "information_schema.STATISTICS i WHERE i.TABLE_SCHEMA = t.TABLE_SCHEMA AND "
+        "i.TABLE_NAME = t.TABLE_NAME AND i.INDEX_TYPE = 'FULLTEXT')").split()
+    folder = datadir() / database
+    return [t for t in tables if t in rows and re.fullmatch(r"[A-Za-z0-9_]{1,64}", t)
+            and (folder / f"{t}.ibd").is_file()]
+
+
+def datadir() -> Path:
+    return Path(mysql("SELECT @@datadir").strip())
+
+
+def copy_tablespaces(source_db: str, target_db: str, tables: list[str],
+                     client: list[str]) -> None:
+    """Each table created empty and its tablespace discarded by the target's user; the
+    source's files copied under one ``FOR EXPORT`` lock; imported by the target's user."""
+    if not tables:
+        return
+    head = "SET SESSION foreign_key_checks = 0;\n"
+    run(client, input=(head + "".join(
+        f"{create_statement(source_db, t)};\nALTER TABLE {ident(t)} DISCARD TABLESPACE;\n"
+        for t in tables)).encode())
+    source, target = datadir() / source_db, datadir() / target_db
+    lock = subprocess.Popen(["mariadb", "--unbuffered", "--batch", "--skip-column-names",
+                             source_db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert lock.stdin is not None and lock.stdout is not None and lock.stderr is not None
+    try:
+        lock.stdin.write(("SET SESSION lock_wait_timeout = 60;\nFLUSH TABLES "
+                          + ", ".join(ident(t) for t in tables)
+                          + " FOR EXPORT;\nSELECT 'exported';\n").encode())
+        lock.stdin.flush()
+        if lock.stdout.readline().strip() != b"exported":
+            raise Failed(f"FLUSH TABLES … FOR EXPORT on {source_db} failed: "
+                         + lock.stderr.read().decode(errors="replace")[-1500:])
+        run(["cp", "--reflink=auto", "--preserve=mode,ownership", "--",
+             *[str(source / f"{t}.{ext}") for t in tables for ext in ("ibd", "cfg")],
+             str(target)])
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            lock.stdin.write(b"UNLOCK TABLES;\n")
+            lock.stdin.close()
+        lock.wait()
+    try:
+        run(client, input=(head + "".join(f"ALTER TABLE {ident(t)} IMPORT TABLESPACE;\n"
+                                          for t in tables)).encode())
+    finally:
+        for table in tables:
+            with contextlib.suppress(FileNotFoundError):
+                (target / f"{table}.cfg").unlink()
+
+
+def copy_inside(source_db: str, tables: list[str], shapes: dict[str, dict],
+                client: list[str]) -> None:
+    """CREATE TABLE + INSERT … SELECT per table, as the target's MariaDB user, in
+    ``COPY_SESSIONS`` sessions side by side (the largest tables spread first)."""
+    sessions: list[list[str]] = [[] for _ in range(COPY_SESSIONS)]
+    loads = [0] * COPY_SESSIONS
+    for table in sorted(tables, key=lambda t: -shapes[t]["bytes"]):
+        lightest = loads.index(min(loads))
+        columns = ", ".join(ident(c) for c in shapes[table]["columns"])
+        sessions[lightest].append(
+            f"{create_statement(source_db, table)};\n"
+            f"INSERT INTO {ident(table)} ({columns}) SELECT {columns} FROM "
+            f"{ident(source_db)}.{ident(table)};\n")
+        loads[lightest] += shapes[table]["bytes"] + 1
+    # mysqldump's own session settings: zero stays a value in an AUTO_INCREMENT column,
+    # no strict mode, keys checked as the data was checked in the source.
+    head = ("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED;\n"
+            "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0, "
+            "unique_checks = 0;\n")
+    running = []
+    for statements in sessions:
+        if statements:
+            with tempfile.TemporaryFile() as script:
+                script.write((head + "".join(statements)).encode())
+                script.seek(0)
+                running.append(subprocess.Popen(client, stdin=script,
+                                                stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.PIPE))
+    errors = [proc.communicate()[1] for proc in running]
+    for proc in running:
+        if proc.returncode != 0:
+            raise Failed("copying tables inside MariaDB failed: "
+                         + errors[running.index(proc)].decode(errors="replace")[-1500:])
+
+
+def start_dump_path(source_db: str, tables: list[str], replacer: str,
+                    pairs: list[list[str]], target: EnvironmentDatabase, client: list[str]
+                    ) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """``mysqldump <tables> | replacer | mariadb`` for the tables the server cannot copy
+    and rewrite by key; mysqldump reads as root, the rest runs as the environment."""
+    if not tables:
+        return []
+    dump = subprocess.Popen(
+        ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
+         "--no-tablespaces", "--default-character-set=utf8mb4", source_db, *tables],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    rewrite = subprocess.Popen(
+        [*target.as_user(), "python3", replacer, *[s for p in pairs for s in p]],
+        stdin=dump.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+    assert dump.stdout is not None and rewrite.stdout is not None
+    dump.stdout.close()
+    rewrite.stdout.close()
+    return [("mariadb import", load), ("replacer", rewrite), ("mysqldump", dump)]
+
+
+def finish_dump_path(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    errors = [(name, proc, proc.communicate()[1]) for name, proc in procs]
+    for name, proc, err in reversed(errors):
+        if proc.returncode != 0:
+            raise Failed(f"dump path: {name} exited {proc.returncode}: "
+                         f"{err.decode(errors='replace')[-2000:]}")
+
+
+def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
+                 pairs: list[list[str]], replacer: str, target: EnvironmentDatabase,
+                 client: list[str]) -> None:
+    """Only the rows of ``database`` whose text columns hold an old host go through the
+    replacer: ``mysqldump --replace --where`` of those rows | replacer | mariadb, each row
+    written back over itself by its primary key. Every other row stays as the server
+    copied it, byte for byte."""
+    needles = url_needles(pairs)
+    conditions = {t: holding(shapes[t]["text"], needles) for t in tables if shapes[t]["text"]}
+    if not conditions:
+        return
+    query = "".join(f"SELECT {sql_string(t)}, COUNT(*) FROM {ident(t)} WHERE {c};\n"
+                    for t, c in conditions.items())
+    counted = run([*client[:-1], "--batch", "--skip-column-names", client[-1]],
+                  input=query.encode()).stdout.decode()
+    rows = {t: int(n) for t, n in (line.rsplit("\t", 1) for line in counted.splitlines())}
+    matching = [t for t in conditions if rows.get(t)]
+    if matching:
+        rewrite = subprocess.Popen([*target.as_user(), "python3", replacer,
+                                    *[s for p in pairs for s in p]],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+        assert rewrite.stdin is not None and rewrite.stdout is not None
+        rewrite.stdout.close()
+        dump_argv = [*target.dump(), "--single-transaction", "--quick",
+                     "--skip-lock-tables", "--no-tablespaces", "--no-create-info",
+                     "--skip-triggers", "--replace", "--skip-disable-keys",
+                     "--skip-add-locks"]
+        failed = None
+        try:
+            for table in matching:
+                dump = subprocess.run([*dump_argv, f"--where={conditions[table]}", database,
+                                       table], stdout=rewrite.stdin, stderr=subprocess.PIPE,
+                                      check=False)
+                if dump.returncode != 0:
+                    failed = (f"mysqldump of {table}'s rows with old URLs exited "
+                              f"{dump.returncode}: "
+                              f"{dump.stderr.decode(errors='replace')[-1500:]}")
+                    break
+        finally:
+            rewrite.stdin.close()
+            rewrite_err = rewrite.stderr.read() if rewrite.stderr else b""
+            rewrite.wait()
+            load_err = load.communicate()[1]
+        if failed:
+            raise Failed(failed)
+        if rewrite.returncode != 0 or load.returncode != 0:
+            raise Failed(f"rewriting rows with old URLs failed (replacer exited "
+                         f"{rewrite.returncode}, mariadb {load.returncode}): "
+                         + (rewrite_err + load_err).decode(errors="replace")[-1500:])
+    say(f"URLs rewritten in {sum(rows.values())} rows of {len(matching)} tables "
+        f"({len(conditions) - len(matching)} tables with text columns held none)")
 
 
 def after_copy(env: Env, counted: str, offset: int, quarantine: bool) -> None:
@@ -1803,7 +2174,7 @@ def cmd_restore_finish(data: dict) -> dict:
 
 def sandbox() -> list[str]:
     """``--sandbox`` where the client has it: client commands that touch the file system
-    (``\\!``, ``source``, …) in a dump are refused instead of run as root."""
+    (``\\!``, ``source``, …) in a dump are refused instead of run."""
     help_text = run(["mariadb", "--help"], check=False).stdout
     return ["--sandbox"] if b"--sandbox" in help_text else []
 
@@ -1974,8 +2345,9 @@ def cmd_release_from_env(data: dict) -> dict:
 
 
 def cmd_promote_tables(data: dict) -> dict:
-    """Copy the named tables of ``source`` into a scratch database beside this one, URLs
-    rewritten; production's own ``blog_public`` kept (a quarantined source has it off)."""
+    """Copy the named tables of ``source`` into a scratch database beside this one, inside
+    MariaDB with URLs rewritten (``copy_database``); production's own ``blog_public`` kept
+    (a quarantined source has it off)."""
     env, source = Env(data), Env(data.get("source") or {})
     names = restore_names(env, data.get("promote_id"))
     replacer = install_lib(data.get("replacer"), "search_replace.py")
@@ -1984,26 +2356,10 @@ def cmd_promote_tables(data: dict) -> dict:
     if not all(isinstance(t, str) and re.fullmatch(r"[A-Za-z0-9_]{1,64}", t) and t in existing
                for t in wanted):
         raise Refused("tables must name tables of the source database")
-    pairs = data.get("replacements") or []
-    mysql(f"DROP DATABASE IF EXISTS `{names['scratch_db']}`; CREATE DATABASE "
-          f"`{names['scratch_db']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
+    pairs = replacement_pairs(data)
+    scratch_database(names["scratch_db"])
     if wanted:
-        dump = subprocess.Popen(
-            ["mysqldump", "--single-transaction", "--quick", "--skip-lock-tables",
-             "--no-tablespaces", "--default-character-set=utf8mb4", source.db_name, *wanted],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        rewrite = subprocess.Popen(["python3", replacer, *[x for p in pairs for x in p]],
-                                   stdin=dump.stdout, stdout=subprocess.PIPE)
-        assert dump.stdout is not None and rewrite.stdout is not None
-        dump.stdout.close()
-        with EnvironmentDatabase(env, names["scratch_db"]) as client:
-            load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
-            rewrite.stdout.close()
-            load_err = load.communicate()[1]
-        dump_err = dump.communicate()[1]
-        if dump.returncode or rewrite.wait() or load.returncode:
-            raise Failed("copying tables failed: " + (dump_err + load_err).decode(
-                errors="replace")[-1500:])
+        copy_database(source.db_name, env, names["scratch_db"], wanted, replacer, pairs)
     prefix = table_prefix(env)
     if f"{prefix}options" in wanted:
         public = mysql(f"SELECT option_value FROM `{prefix}options` WHERE option_name = "
