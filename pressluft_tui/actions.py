@@ -1,264 +1,321 @@
-"""What the operator can do, as app actions: navigation and the mutations that go through
-core services. Bindings, the command palette and screens all call these, so each action
-exists once. Mutations run in named thread workers; their errors reach the one handler
-in :mod:`pressluft_tui.app`."""
+"""The one table of what the operator can do.
+
+Each :class:`Action` is declared once: its id, what it does, the controller call, the
+palette title (``env: deploy…``, completed with the object it names) and the keys that
+run it on which screen. Screens take their key bindings from here (:func:`bindings`), the
+command palette its providers (:mod:`pressluft_tui.commands`), and the app runs an action
+by id (:func:`perform`) — so a key and a palette entry cannot drift apart.
+
+A key runs its action on the screen's :class:`~pressluft_tui.context.Selection` (its
+subject and selected row); a palette command on the object it names. Table order is the
+order of the keys in each footer and of the commands in the palette.
+
+This module imports no screen and no controller at run time, so screens can import it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual.binding import Binding
 
-from pressluft_core.records import JobRecord
-from pressluft_core.session_store import clear_token
-from pressluft_tui.screens.confirm import ConfirmScreen
-from pressluft_tui.screens.form import Field, FormScreen
-from pressluft_tui.screens.info import InfoScreen
+from pressluft_tui.context import NothingSelected, Selection
 
 if TYPE_CHECKING:
-    from textual.app import App
+    from pressluft_tui.controllers import Controllers
 
-    from pressluft_core.app import Pressluft
-
-    _AppBase = App[None]
-else:
-    _AppBase = object
+Run = Callable[["Controllers", Selection], object]
 
 
-class ConsoleActions(_AppBase):
-    """Mixed into :class:`PressluftApp`; needs ``core`` and ``token``."""
+@dataclass(frozen=True)
+class Key:
+    """A key binding of an action on one screen (or ``backups-table``, whose keys act on
+    the screen it is in)."""
 
-    core: Pressluft
-    token: str | None
+    screen: str
+    key: str
+    id: str
+    description: str
+    show: bool = True
+    tooltip: str = ""
 
-    def tell(self, message: str) -> None:
-        """Notify from a worker thread; text from the database is never markup."""
-        self.call_from_thread(self.notify, message, markup=False)
 
-    # -- navigation ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Action:
+    id: str
+    description: str  # what it does; the palette's help line
+    run: Run
+    title: str | None = None  # the palette title (None: not in the palette)
+    subject: str | None = None  # the palette lists it once per site, environment, …
+    keys: tuple[Key, ...] = ()
+    when: Callable[[Any], bool] | None = None  # the palette: only for these objects
+    detail: Callable[[Any], str] | None = None  # the palette's help line, per object
 
-    def open_site(self, site_id: str) -> None:
-        from pressluft_tui.screens.site import SiteScreen
 
-        self.push_screen(SiteScreen(site_id))
+def _production(env: Any) -> bool:
+    return bool(env.environment_type == "production")
 
-    def open_environment(self, site_id: str, environment_id: str) -> None:
-        from pressluft_tui.screens.environment import EnvironmentScreen
 
-        self.push_screen(EnvironmentScreen(site_id, environment_id))
+def _asks(text: str, production_note: str = " (asks first)") -> Callable[[Any], str]:
+    return lambda env: text + (production_note if _production(env) else "")
 
-    def open_jobs(self, site_id: str | None = None, job_id: str | None = None) -> None:
-        from pressluft_tui.screens.jobs import JobsScreen
 
-        self.push_screen(JobsScreen(site_id, job_id))
+def _not_production(env: Any) -> bool:
+    return not _production(env)
 
-    def open_node(self, node_id: str) -> None:
-        from pressluft_tui.screens.node import NodeScreen
 
-        self.push_screen(NodeScreen(node_id))
+def env_action(id: str, title: str, description: str, run: Run, *keys: Key,
+               **options: Any) -> Action:
+    """An action on one environment: ``env: <title> acme/staging`` in the palette."""
+    return Action(id, description, run, f"env: {title}", "environment", keys, **options)
 
-    def action_open_jobs(self) -> None:
-        self.open_jobs()
 
-    def action_open_nodes(self) -> None:
-        from pressluft_tui.screens.nodes import NodesScreen
+def node_action(id: str, title: str, description: str, run: Run, *keys: Key,
+                **options: Any) -> Action:
+    return Action(id, description, run, f"node: {title}", "node", keys, **options)
 
-        self.push_screen(NodesScreen())
 
-    def action_open_settings(self) -> None:
-        from pressluft_tui.screens.settings import SettingsScreen
+def go(id: str, title: str, description: str, run: Run, *keys: Key) -> Action:
+    return Action(id, description, run, title, None, keys)
 
-        self.push_screen(SettingsScreen())
 
-    def action_open_certificates(self) -> None:
-        from pressluft_tui.screens.certificates import CertificatesScreen
+IMPORT_TIP = "a new site from a .tar.gz/.tar.zst archive (URL or path)"
 
-        self.push_screen(CertificatesScreen())
+ACTIONS: tuple[Action, ...] = (
+    go("go.sites", "go: sites", "the home screen", lambda c, s: c.navigation.show_home()),
+    go("site.create", "site: create…", "new site + production",
+       lambda c, s: c.sites.new_site(), Key("sites", "n", "sites.new", "New site")),
+    Action("site.open", "the site's environments",
+           lambda c, s: c.navigation.open_site(s.need("site_id")), "site: open", "site",
+           detail=lambda site: site.name),
+    env_action("env.clone", "clone…", "a staging copy or a clone of it",
+               lambda c, s: c.environments.clone(*s.env()),
+               Key("site", "c", "site.clone", "Clone…"),
+               Key("environment", "c", "env.clone", "Clone…")),
+    Action("site.jobs", "jobs of this site",
+           lambda c, s: c.navigation.open_jobs(site_id=s.need("site_id")), "site: jobs",
+           "site", (Key("site", "j", "site.jobs", "Site jobs"),)),
+    go("site.import", "site: import…", "a new site from a .tar.gz/.tar.zst archive (URL or "
+       "a path here)", lambda c, s: c.sites.import_site(),
+       Key("sites", "i", "sites.import", "Import…", tooltip=IMPORT_TIP),
+       Key("site", "i", "site.import", "Import…", tooltip=IMPORT_TIP)),
+    go("go.jobs", "go: jobs", "all jobs with their live log",
+       lambda c, s: c.navigation.open_jobs(), Key("sites", "j", "sites.jobs", "Jobs")),
+    go("go.nodes", "go: nodes", "hosts and their reachability",
+       lambda c, s: c.navigation.open_nodes(), Key("sites", "o", "sites.nodes", "Nodes")),
+    go("go.settings", "go: settings", "storage, domains, ACME",
+       lambda c, s: c.navigation.open_settings(),
+       Key("sites", "s", "sites.settings", "Settings")),
+    go("go.certificates", "go: certificates",
+       "every certificate on every node, soonest expiry first",
+       lambda c, s: c.navigation.open_certificates(),
+       Key("sites", "c", "sites.certificates", "Certificates")),
+    go("go.audit", "go: audit log", "every change, refusals too",
+       lambda c, s: c.navigation.open_audit(), Key("sites", "a", "sites.audit", "Audit log")),
+    go("session.logout", "session: log out", "revoke this console's session; jobs go on",
+       lambda c, s: c.navigation.log_out()),
+    # -- one environment (the environment screen's keys) -----------------------------------
+    Action("env.open", "its tabs: overview, releases, backups, domains, drift",
+           lambda c, s: c.navigation.open_environment(*s.env())),
+    env_action("env.deploy", "deploy…", "from git or an archive",
+               lambda c, s: c.environments.deploy(*s.env()),
+               Key("environment", "d", "env.deploy", "Deploy…"),
+               detail=_asks("from git or an archive")),
+    env_action("env.rollback", "rollback", "to the previous healthy release",
+               lambda c, s: c.environments.rollback(*s.env()),
+               Key("environment", "b", "env.rollback", "Roll back",
+                   tooltip="to the previous healthy release; in the Backups tab b backs up"),
+               detail=_asks("to the previous healthy release")),
+    Action("backup.create", "full, db or files", lambda c, s: c.backups.create(*s.env()),
+           "backup: create…", "environment",
+           (Key("environment", "b", "env.backup", "Back up…",
+                tooltip="in the Backups tab only (elsewhere b rolls back): a full, "
+                        "database or files backup to the storage"),)),
+    env_action("env.health", "health check", "load the site and record it",
+               lambda c, s: c.environments.check_health(*s.env()),
+               Key("environment", "h", "env.health", "Health")),
+    env_action("env.login", "WordPress login", "reveal it (audited)",
+               lambda c, s: c.environments.show_login(*s.env()),
+               Key("environment", "w", "env.login", "WP login")),
+    env_action("env.releases", "releases", "newest first, the current one marked",
+               lambda c, s: c.navigation.show_releases(*s.env())),
+    env_action("env.update", "update…", "core, plugins, themes or all",
+               lambda c, s: c.maintenance.update(*s.env()),
+               Key("environment", "u", "env.update", "Update…",
+                   tooltip="WordPress core, plugins, themes or all, with automatic "
+                           "rollback"), detail=_asks("core, plugins, themes or all")),
+    env_action("env.promote", "promote…", "to production: drift check, plan, confirmation",
+               lambda c, s: c.promotion.promote(*s.env()),
+               Key("environment", "p", "env.promote", "Promote…",
+                   tooltip="staging/clone to production: drift check, plan, confirmation"),
+               when=_not_production),
+    env_action("env.drift", "drift check", "production now against its baseline",
+               lambda c, s: c.promotion.check_drift(*s.env()),
+               Key("environment", "k", "env.drift", "Check drift", show=False,
+                   tooltip="compare production now with this environment's clone baseline"),
+               when=_not_production),
+    env_action("env.schedule", "backup schedule…", "daily, off or the default",
+               lambda c, s: c.maintenance.set_backup_schedule(*s.env()),
+               Key("environment", "s", "env.schedule", "Backup schedule…", show=False,
+                   tooltip="daily, off or the default (production daily)")),
+    env_action("env.deploy_plan", "deploy plan…",
+               "what a deploy would add, replace and keep; nothing is switched",
+               lambda c, s: c.environments.plan_deploy(*s.env()),
+               Key("environment", "D", "env.deploy_plan", "Deploy plan…", show=False,
+                   tooltip="what a deploy would add, replace and keep; nothing is "
+                           "switched")),
+    env_action("env.health_text", "health check text…",
+               "what the front page must show (default: the site's title)",
+               lambda c, s: c.maintenance.set_health_text(*s.env()),
+               Key("environment", "e", "env.health_text", "Health check text…", show=False,
+                   tooltip="text the health check expects on the front page (default: "
+                           "title)")),
+    env_action("env.preview_url", "regenerate preview URL…",
+               "move to the preview URL the settings give now (asks first)",
+               lambda c, s: c.maintenance.regenerate_preview_url(*s.env()),
+               Key("environment", "g", "env.preview_url", "New preview URL…", show=False,
+                   tooltip="move to the preview URL the settings give now (asks first)")),
+    env_action("env.move", "move to node…",
+               "streamed to another node, health-checked there, switched",
+               lambda c, s: c.fleet.move(*s.env()),
+               Key("environment", "M", "env.move", "Move to node…", show=False,
+                   tooltip="stream it to another node, health-check it there, switch (URLs "
+                           "unchanged; DNS is yours to change)"),
+               detail=_asks("streamed to another node, health-checked there, switched",
+                            " (type its slug)")),
+    env_action("env.remove_old_copy", "remove old copy…",
+               "the copy a move left on the node it came from",
+               lambda c, s: c.fleet.remove_old_copy(*s.env()),
+               Key("environment", "O", "env.remove_old_copy", "Remove old copy…",
+                   show=False, tooltip="after a move: the copy left on the node it came "
+                                       "from"),
+               when=lambda env: bool(env.previous_node_id)),
+    env_action("env.delete", "delete…", "backup first; type its slug",
+               lambda c, s: c.maintenance.delete(*s.env()),
+               Key("environment", "x", "env.delete", "Delete…", show=False,
+                   tooltip="staging/clone only: backup first, then typed confirmation; in "
+                           "the Domains tab x removes a domain"), when=_not_production),
+    # -- domains (a anywhere on the environment screen; m and x in its Domains tab) --------
+    Action("domain.add", "DNS check, certificate, nginx; primary or not",
+           lambda c, s: c.domains.add(*s.env()), "domain: add…", "environment",
+           (Key("environment", "a", "env.domain_add", "Add domain…",
+                tooltip="host name, primary or not: DNS check, certificate, nginx"),
+            Key("environment", "a", "env.domain_add_elsewhere", "Add domain…", show=False))),
+    Action("domain.primary", "WordPress's URLs move to it (asks first)",
+           lambda c, s: c.domains.make_primary(*s.env(), s.domain_id),
+           "domain: make primary…", "domain",
+           (Key("environment", "m", "env.domain_primary", "Make primary…",
+                tooltip="the selected domain becomes WordPress's URL (asks first)"),),
+           when=lambda pair: pair[0].id != pair[1].primary_domain_id),
+    Action("domain.remove", "type the host name to confirm",
+           lambda c, s: c.domains.remove(*s.env(), s.domain_id), "domain: remove…", "domain",
+           (Key("environment", "x", "env.domain_remove", "Remove domain…",
+                tooltip="in the Domains tab only (elsewhere x deletes the environment): "
+                        "the selected domain, its host name typed"),)),
+    # -- backups (r and v act on the Backups tab's selected row) ---------------------------
+    go("backup.cleanup", "backup: cleanup",
+       "expired backups marked and their objects deleted (asks first)",
+       lambda c, s: c.backups.cleanup()),
+    Action("backup.restore", "choose a backup, then where to (asks first)",
+           lambda c, s: c.backups.pick(*s.env(), "restore"), "backup: restore…",
+           "environment"),
+    Action("backup.verify", "restore drill of a backup in a throwaway environment",
+           lambda c, s: c.backups.pick(*s.env(), "verify"), "backup: verify…", "environment"),
+    Action("backup.restore_selected", "the selected backup, into this or another "
+           "environment of the site (asks first)",
+           lambda c, s: c.backups.restore(s.need("site_id"), s.need("backup_id")),
+           keys=(Key("backups-table", "r", "backups.restore", "Restore…",
+                     tooltip="the selected backup, into this or another environment of the "
+                             "site (asks first). r restores only on this table; elsewhere r "
+                             "refreshes"),)),
+    Action("backup.verify_selected", "restore drill of the selected backup",
+           lambda c, s: c.backups.verify(s.need("backup_id")),
+           keys=(Key("backups-table", "v", "backups.verify", "Verify",
+                     tooltip="restore drill of the selected backup: restored into a "
+                             "throwaway environment, health-checked, deleted; the verdict "
+                             "lands here"),)),
+    # -- settings, jobs ----------------------------------------------------------------------
+    Action("setting.edit", "change one setting (secrets are write-only)",
+           lambda c, s: c.settings.edit_setting(s.need("setting")), "setting: edit",
+           "setting", (Key("settings", "e", "settings.edit", "Edit"),),
+           detail=lambda value: value.description),
+    go("storage.test", "storage: test",
+       "write, read and delete a probe object in the backup bucket",
+       lambda c, s: c.settings.test_storage(),
+       Key("settings", "t", "settings.storage-test", "Test storage",
+           tooltip="write, read and delete a probe object in the backup bucket")),
+    Action("job.open", "show its log",
+           lambda c, s: c.navigation.open_jobs(job_id=s.need("job").id), "job: open", "job"),
+    Action("job.cancel", "asks for confirmation",
+           lambda c, s: c.jobs.cancel_job(s.need("job")), "job: cancel", "job",
+           (Key("jobs", "x", "jobs.cancel", "Cancel job"),),
+           when=lambda job: job.status in ("queued", "running")),
+    # -- nodes -------------------------------------------------------------------------------
+    go("node.add", "node: add…", "register a server over SSH and check it",
+       lambda c, s: c.nodes.add_node(), Key("nodes", "n", "nodes.add", "Add node")),
+    node_action("node.open", "open", "its environments and certificate",
+                lambda c, s: c.navigation.open_node(s.need("node_id")),
+                detail=lambda node: node.hostname),
+    node_action("node.check", "check", "connect and record reachability",
+                lambda c, s: c.nodes.check_node(s.need("node_id")),
+                Key("nodes", "c", "nodes.check", "Check node"),
+                Key("node", "c", "node.check", "Check node")),
+    node_action("node.provision", "provision",
+                "install and configure the WordPress stack (asks first)",
+                lambda c, s: c.nodes.provision_node(s.need("node_id")),
+                Key("nodes", "p", "nodes.provision", "Provision"),
+                Key("node", "p", "node.provision", "Provision")),
+    go("node.key", "node: show SSH key", "the key to install on nodes",
+       lambda c, s: c.navigation.show_key(), Key("nodes", "k", "nodes.key", "SSH key"),
+       Key("node", "k", "node.key", "SSH key")),
+    node_action("node.forget_host_key", "forget host key",
+                "accept a changed SSH host key (asks first)",
+                lambda c, s: c.nodes.forget_host_key(s.need("node_id"))),
+    node_action("node.ip", "set public IP", "the IPv4 new preview URLs are made from",
+                lambda c, s: c.nodes.edit_node_ip(s.need("node_id")),
+                Key("node", "e", "node.edit-ip", "Public IP"),
+                detail=lambda node: node.public_ip or "none"),
+    go("domain.expiry", "domain: check certificate expiry",
+       "read every certificate's expiry date from its node now",
+       lambda c, s: c.domains.check_certificate_expiry(),
+       Key("certificates", "x", "certificates.check", "Check expiry now",
+           tooltip="read every certificate's expiry date from its node (also runs daily)")),
+    node_action("node.wildcard", "get preview certificate",
+                "the wildcard *.<preview_domain> through ACME DNS-01",
+                lambda c, s: c.domains.get_preview_certificate(s.need("node_id")),
+                Key("certificates", "w", "certificates.wildcard", "Wildcard on node",
+                    tooltip="get the wildcard preview certificate on the selected row's "
+                            "node (again)"),
+                Key("node", "w", "node.wildcard", "Wildcard cert",
+                    tooltip="get the wildcard preview certificate *.<preview_domain> "
+                            "(again)")),
+    node_action("node.decommission", "decommission", "out of service for good (type its "
+                "name)", lambda c, s: c.fleet.decommission(s.need("node_id")),
+                Key("node", "x", "node.decommission", "Decommission…", show=False,
+                    tooltip="out of service for good; refused while environments live "
+                            "there"),
+                when=lambda node: node.status != "decommissioned" and not node.is_local),
+)
 
-    def action_open_audit(self) -> None:
-        from pressluft_tui.screens.audit import AuditScreen
+BY_ID = {action.id: action for action in ACTIONS}
+BY_BINDING = {key.id: action for action in ACTIONS for key in action.keys}
 
-        self.push_screen(AuditScreen())
 
-    def action_show_key(self) -> None:
-        self._show_key()
+def bindings(screen: str) -> list[Binding]:
+    """The key bindings of ``screen``, in table order; each runs ``run('<binding id>')``
+    on the screen (``action_run`` in :class:`~pressluft_tui.screens.base.ResourceScreen`).
+    """
+    target = "screen.run" if screen == "backups-table" else "run"
+    return [Binding(key.key, f"{target}({key.id!r})", key.description, show=key.show,
+                    tooltip=key.tooltip, id=key.id)
+            for action in ACTIONS for key in action.keys if key.screen == screen]
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _show_key(self) -> None:
-        key = self.core.nodes.public_key(self.token or "")
-        self.call_from_thread(self.push_screen, InfoScreen(
-            "The control plane's SSH public key",
-            ["Install it in ~/.ssh/authorized_keys of each node's SSH user:", key]))
 
-    def log_out(self) -> None:
-        self._log_out()
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _log_out(self) -> None:
-        """Revoke this console's session and forget the saved one, so the next start
-        asks again (e.g. before leaving a shared terminal); jobs keep running."""
-        self.core.auth.logout(self.token or "")
-        clear_token(self.core.rt.paths)
-        self.call_from_thread(self._show_login)
-
-    def _show_login(self) -> None:
-        from pressluft_tui.screens.login import LoginScreen
-
-        self.token = None
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-        self.push_screen(LoginScreen())
-        self.notify("Logged out; queued and running jobs go on.", markup=False)
-
-    @work(thread=True, group="job-failures", exit_on_error=False)
-    def report_job_failure(self, job_id: str) -> None:
-        """Say what failed, where, and where the log is — as soon as it happens."""
-        job = self.core.jobs.get(self.token or "", job_id)
-        sentence = (job.error_message or "no details").split("\n--- last output ---")[0]
-        self.call_from_thread(self.notify, f"{job.job_type} {job.id[:8]} failed "
-                              f"({job.error_code}): {sentence}\nThe log: Jobs (j), then l.",
-                              title="Job failed", severity="error", timeout=15, markup=False)
-
-    # -- mutations ----------------------------------------------------------------------
-
-    def new_site(self) -> None:
-        fields = [Field("name", "Site name"), Field("slug", "Slug (a-z, 0-9, -)"),
-                  Field("node", "Node (empty: this host)"),
-                  Field("preset", "Promotion preset", "content-protect")]
-
-        self.push_screen(FormScreen("New site", fields,
-                                    "Creates the site and its production environment, "
-                                    "then installs WordPress on the node as a job.",
-                                    submit=self._create_site))
-
-    def _create_site(self, values: dict[str, str]) -> None:
-        """Runs in the form's worker: a refusal keeps the form open with the values."""
-        job = self.core.sites.create(self.token or "", values["name"], values["slug"],
-                                     node=values["node"] or None,
-                                     promotion_preset=values["preset"] or "content-protect")
-        self.tell(f"site {values['slug']} created; {job.job_type} job {job.id[:8]} queued")
-
-    def action_add_node(self) -> None:
-        fields = [Field("name", "Name (a-z, 0-9, -)", placeholder="e.g. web-2"),
-                  Field("hostname", "Host name or IP to SSH to"),
-                  Field("port", "SSH port", "22"), Field("user", "SSH user", "root"),
-                  Field("public_ip", "Public IPv4 (empty: none yet)"),
-                  Field("local", "This host", "no", choices=("no", "yes"))]
-
-        self.push_screen(FormScreen("Add a node", fields,
-                                    "Install the control plane's SSH key first (k on the "
-                                    "Nodes screen) in the user's authorized_keys; the user "
-                                    "needs sudo without a password unless it is root. The "
-                                    "node is checked at once; p then provisions it.",
-                                    submit=self._add_node))
-
-    def _add_node(self, values: dict[str, str]) -> None:
-        """Runs in the form's worker: a refusal keeps the form open with the values."""
-        token = self.token or ""
-        node = self.core.nodes.register(
-            token, values["name"].strip(), values["hostname"].strip(),
-            ssh_port=values["port"].strip(),  # type: ignore[arg-type]  (register validates)
-            ssh_user=values["user"].strip(), public_ip=values["public_ip"].strip() or None,
-            is_local=values["local"] == "yes")
-        job = self.core.nodes.check(token, node.id)
-        self.tell(f"node {node.name} registered; checking it: job {job.id[:8]} (see Jobs)")
-
-    def check_node(self, node_id: str) -> None:
-        self._check_node(node_id)
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _check_node(self, node_id: str) -> None:
-        job = self.core.nodes.check(self.token or "", node_id)
-        self.tell(f"checking the node: job {job.id[:8]}")
-
-    def provision_node(self, node_id: str) -> None:
-        node = self.core.nodes.get(self.token or "", node_id)
-        lines = [f"node {node.name} ({node.ssh_user}@{node.hostname}:{node.ssh_port})",
-                 "installs what is missing: nginx, PHP-FPM, MariaDB, rsync, zstd, certbot …",
-                 "writes the default server (444 to unknown hosts, ACME path for every name)",
-                 "opens 22/80/443 in ufw where the node has it; starts the services",
-                 "safe to run again: a second run changes nothing and says so"]
-
-        def decided(confirmed: bool | None) -> None:
-            if confirmed:
-                self._provision_node(node.id)
-
-        self.push_screen(ConfirmScreen(f"Provision node {node.name}?", lines), decided)
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _provision_node(self, node_id: str) -> None:
-        job = self.core.nodes.provision(self.token or "", node_id)
-        self.tell(f"provisioning the node: job {job.id[:8]} (see Jobs)")
-
-    def forget_host_key(self, node_id: str) -> None:
-        node = self.core.nodes.get(self.token or "", node_id)
-        lines = [f"node {node.name} ({node.hostname}:{node.ssh_port})",
-                 "the recorded SSH host key is cleared; the next connection trusts the key "
-                 "the node then offers",
-                 "do this only after comparing the fingerprint in the refusal with "
-                 "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the node"]
-
-        def decided(confirmed: bool | None) -> None:
-            if confirmed:
-                self._forget_host_key(node.id)
-
-        self.push_screen(ConfirmScreen(f"Forget the host key of {node.name}?", lines,
-                                       require_word=node.name, danger=True), decided)
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _forget_host_key(self, node_id: str) -> None:
-        node = self.core.nodes.forget_host_key(self.token or "", node_id)
-        self.tell(f"node {node.name}: host key cleared")
-
-    def edit_node_ip(self, node_id: str) -> None:
-        node = self.core.nodes.get(self.token or "", node_id)
-
-        self.push_screen(FormScreen(
-            f"Public IP of node {node.name}",
-            [Field("public_ip", "Public IPv4 (empty: none)", node.public_ip or "")],
-            "New environments on this node get sslip.io preview URLs made from it; "
-            "existing preview URLs stay as they are.",
-            submit=lambda values: self._save_node_ip(node.id, values["public_ip"],
-                                                     node.state_version)))
-
-    def _save_node_ip(self, node_id: str, public_ip: str, version: int) -> None:
-        node = self.core.nodes.update(self.token or "", node_id, public_ip=public_ip,
-                                      expected_version=version)
-        self.tell(f"node {node.name}: public IP {node.public_ip or '(none)'}")
-
-    def cancel_job(self, job: JobRecord) -> None:
-        if job.status not in ("queued", "running"):
-            self.notify(f"job {job.id[:8]} is {job.status}; only queued or running jobs "
-                        "can be cancelled", severity="warning", markup=False)
-            return
-        lines = [f"job {job.id[:8]} ({job.job_type}) is {job.status}",
-                 "a running job's remote process is stopped; nothing is rolled back",
-                 "an environment it was changing is marked failed"]
-
-        def decided(confirmed: bool | None) -> None:
-            if confirmed:
-                self._cancel_job(job.id)
-
-        self.push_screen(ConfirmScreen("Cancel this job?", lines, danger=True),
-                         decided)
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _cancel_job(self, job_id: str) -> None:
-        job = self.core.jobs.cancel(self.token or "", job_id)
-        self.tell(f"job {job.id[:8]} cancelled")
-
-    def edit_setting(self, key: str) -> None:
-        current = self.core.settings.get(self.token or "", key)
-        note = ("Secret: stored encrypted, never shown again. Leave empty to unset."
-                if current.secret else "Leave empty to go back to the default.")
-        value = "" if current.secret or current.is_default else (current.value or "")
-
-        self.push_screen(FormScreen(f"Setting {key}",
-                                    [Field("value", current.description, value,
-                                           password=current.secret)], note,
-                                    submit=lambda values: self._save_setting(
-                                        key, values["value"])))
-
-    def _save_setting(self, key: str, value: str) -> None:
-        result = self.core.settings.set(self.token or "", key, value or None)
-        self.tell(f"{key} {'saved' if result.is_set else 'unset'}")
+def perform(action_id: str, controllers: Controllers, selection: Selection) -> None:
+    """Run an action; one that needs a row the screen has not got does nothing (an empty
+    table), as a key on an empty table always did."""
+    with contextlib.suppress(NothingSelected):
+        BY_ID[action_id].run(controllers, selection)

@@ -1,25 +1,24 @@
 """What every resource screen shares: loading in a thread worker, reloading when data
-changes, and going back with escape."""
+changes, going back with escape, and running the action table's keys on what the screen
+shows (its :meth:`~ResourceScreen.selection`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from textual import work
 from textual.binding import Binding
 from textual.screen import Screen
 
 from pressluft_core.errors import PressluftError
+from pressluft_tui.actions import BY_BINDING
+from pressluft_tui.context import ConsoleContext, Selection, WithContext, context_of
 from pressluft_tui.messages import DataChanged
-
-if TYPE_CHECKING:
-    from pressluft_core.app import Pressluft
-    from pressluft_tui.app import PressluftApp
 
 T = TypeVar("T")
 
 
-class ResourceScreen(Screen[None], Generic[T]):
+class ResourceScreen(WithContext, Screen[None], Generic[T]):
     AUTO_FOCUS = "DataTable"
     BINDINGS = [
         Binding("escape", "back", "Back", id="screen.back"),
@@ -27,16 +26,21 @@ class ResourceScreen(Screen[None], Generic[T]):
     ]
 
     @property
-    def console(self) -> PressluftApp:
-        return self.app  # type: ignore[return-value]
+    def ctx(self) -> ConsoleContext:
+        return context_of(self.app)
 
-    @property
-    def core(self) -> Pressluft:
-        return self.console.core
+    def selection(self) -> Selection:
+        """What a key of the action table acts on here: the screen's subject and its
+        selected row."""
+        return Selection()
 
-    @property
-    def token(self) -> str:
-        return self.console.token or ""
+    def action_run(self, binding_id: str) -> None:
+        """Every key from :func:`pressluft_tui.actions.bindings` lands here."""
+        self.ctx.perform(BY_BINDING[binding_id].id, self.selection())
+
+    def open(self, action_id: str, **selected: Any) -> None:
+        """Enter on a row: the table's action on that row (open a site, a node …)."""
+        self.ctx.perform(action_id, Selection(**selected))
 
     def fetch(self) -> T:
         """Read what the screen shows (runs in a thread: core calls only, no widgets)."""

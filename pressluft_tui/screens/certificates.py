@@ -7,12 +7,13 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header
 
 from pressluft_core.services.domains import EXPIRY_WARNING_DAYS
 from pressluft_core.services.overview import CertificateSummary
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.domains_table import expiry_cell
 from pressluft_tui.widgets.resource_table import ResourceTable
@@ -27,14 +28,7 @@ def row_key(cert: CertificateSummary) -> str:
 
 
 class CertificatesScreen(ResourceScreen[list[CertificateSummary]]):
-    BINDINGS = [
-        Binding("x", "app.check_certificate_expiry", "Check expiry now",
-                id="certificates.check", tooltip="read every certificate's expiry date "
-                "from its node (also runs daily)"),
-        Binding("w", "preview_certificate", "Wildcard on node", id="certificates.wildcard",
-                tooltip="get the wildcard preview certificate on the selected row's node "
-                "(again)"),
-    ]
+    BINDINGS = bindings("certificates")
 
     def __init__(self) -> None:
         super().__init__()
@@ -79,11 +73,11 @@ class CertificatesScreen(ResourceScreen[list[CertificateSummary]]):
         if cert is None:
             return
         if cert.site_id and cert.environment_id:
-            self.console.open_environment(cert.site_id, cert.environment_id)
+            self.open("env.open", site_id=cert.site_id, environment_id=cert.environment_id)
         else:
-            self.console.open_node(cert.node_id)
+            self.open("node.open", node_id=cert.node_id)
 
-    def action_preview_certificate(self) -> None:
+    def selection(self) -> Selection:
+        """The selected row's node: where w gets the wildcard certificate."""
         cert = self._selected()
-        if cert is not None:
-            self.console.get_preview_certificate(cert.node_id)
+        return Selection(node_id=cert.node_id if cert else None)

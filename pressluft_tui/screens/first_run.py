@@ -3,8 +3,6 @@ local node (its SSH key shown, a connectivity check offered — or skipped)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -14,11 +12,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from pressluft_core.errors import PressluftError
+from pressluft_tui.context import context_of
 from pressluft_tui.messages import LoggedIn
 from pressluft_tui.screens.form import advance
-
-if TYPE_CHECKING:
-    from pressluft_tui.app import PressluftApp
 
 ADMIN_FIELDS = (("email", "Admin email", False), ("name", "Your name", False),
                 ("password", "Password (10+ characters)", True),
@@ -56,7 +52,7 @@ class FirstRunScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="first-run", exit_on_error=False)
     def create_admin(self, email: str, name: str, password: str) -> None:
-        app: PressluftApp = self.app  # type: ignore[assignment]
+        app = context_of(self.app)
         try:
             app.core.auth.create_admin(email, name, password)
             token, _user = app.core.auth.login(email, password)

@@ -14,6 +14,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 from pressluft_core.jobs.logs import log_path
 from pressluft_core.records import JobRecord
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.job_log import JobLogView
 from pressluft_tui.widgets.resource_table import ResourceTable
@@ -25,7 +27,7 @@ LIST_LIMIT = 500
 
 class JobsScreen(ResourceScreen[JobsData]):
     BINDINGS = [
-        Binding("x", "cancel_job", "Cancel job", id="jobs.cancel"),
+        *bindings("jobs"),
         Binding("l", "focus_log", "Log", id="jobs.log"),
         Binding("t", "focus_table", "Table", id="jobs.table", show=False),
     ]
@@ -75,6 +77,9 @@ class JobsScreen(ResourceScreen[JobsData]):
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_selected()
 
+    def selection(self) -> Selection:
+        return Selection(job=self._selected())
+
     def _selected(self) -> JobRecord | None:
         key = self.query_one(ResourceTable).selected_key
         return self._jobs.get(key) if key else None
@@ -102,8 +107,3 @@ class JobsScreen(ResourceScreen[JobsData]):
 
     def action_focus_table(self) -> None:
         self.query_one(ResourceTable).focus_table()
-
-    def action_cancel_job(self) -> None:
-        job = self._selected()
-        if job is not None:
-            self.console.cancel_job(job)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,10 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from pressluft_core.errors import PressluftError
+from pressluft_tui.context import ConsoleContext, context_of
 from pressluft_tui.screens.form import advance
-
-if TYPE_CHECKING:
-    from pressluft_tui.app import PressluftApp
 
 NODE_FIELDS = (("name", "Node name", "local"), ("hostname", "SSH host", "localhost"),
                ("port", "SSH port", "22"), ("user", "SSH user", "root"),
@@ -60,7 +56,7 @@ class LocalNodeScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="local-node", exit_on_error=False)
     def register(self, values: dict[str, str]) -> None:
-        app: PressluftApp = self.app  # type: ignore[assignment]
+        app = self.ctx
         try:
             node = app.core.nodes.register(
                 app.token or "", values["name"], values["hostname"],
@@ -74,15 +70,15 @@ class LocalNodeScreen(Screen[None]):
                                                "now (see Jobs)")
 
     @property
-    def console(self) -> PressluftApp:
-        return self.app  # type: ignore[return-value]
+    def ctx(self) -> ConsoleContext:
+        return context_of(self.app)
 
     def _refused(self, message: str) -> None:
         self.query_one("#local-node-error", Static).update(Text(message, style="bold red"))
 
     def _done(self, message: str) -> None:
         self.notify(message, markup=False)
-        self.console.show_home()
+        self.ctx.show_home()
 
     def action_skip(self) -> None:
-        self.console.show_home()
+        self.ctx.show_home()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -13,10 +11,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from pressluft_core.errors import PressluftError
+from pressluft_tui.context import context_of
 from pressluft_tui.messages import LoggedIn
-
-if TYPE_CHECKING:
-    from pressluft_tui.app import PressluftApp
 
 
 class LoginScreen(Screen[None]):
@@ -41,7 +37,7 @@ class LoginScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="login", exit_on_error=False)
     def log_in(self, email: str, password: str) -> None:
-        app: PressluftApp = self.app  # type: ignore[assignment]
+        app = context_of(self.app)
         try:
             token, _user = app.core.auth.login(email, password)
         except PressluftError as exc:

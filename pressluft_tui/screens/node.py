@@ -6,11 +6,12 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
 from pressluft_core.records import EnvironmentRecord, NodeRecord
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.domains_table import expiry_cell
 from pressluft_tui.widgets.resource_table import ResourceTable
@@ -19,16 +20,7 @@ NodeData = tuple[NodeRecord, list[tuple[str, EnvironmentRecord]]]
 
 
 class NodeScreen(ResourceScreen[NodeData]):
-    BINDINGS = [
-        Binding("c", "check", "Check node", id="node.check"),
-        Binding("p", "provision", "Provision", id="node.provision"),
-        Binding("k", "app.show_key", "SSH key", id="node.key"),
-        Binding("e", "edit_ip", "Public IP", id="node.edit-ip"),
-        Binding("w", "preview_certificate", "Wildcard cert", id="node.wildcard",
-                tooltip="get the wildcard preview certificate *.<preview_domain> (again)"),
-        Binding("x", "decommission", "Decommission…", id="node.decommission", show=False,
-                tooltip="out of service for good; refused while environments live there"),
-    ]
+    BINDINGS = bindings("node")
 
     def __init__(self, node_id: str) -> None:
         super().__init__()
@@ -72,17 +64,5 @@ class NodeScreen(ResourceScreen[NodeData]):
         return ("\n", Text(f"preview certificate {node.preview_cert_name}, expires ",
                            style="dim"), expiry_cell(node.preview_cert_expires_at, True, now))
 
-    def action_check(self) -> None:
-        self.console.check_node(self.node_id)
-
-    def action_provision(self) -> None:
-        self.console.provision_node(self.node_id)
-
-    def action_edit_ip(self) -> None:
-        self.console.edit_node_ip(self.node_id)
-
-    def action_preview_certificate(self) -> None:
-        self.console.get_preview_certificate(self.node_id)
-
-    def action_decommission(self) -> None:
-        self.console.decommission_node(self.node_id)
+    def selection(self) -> Selection:
+        return Selection(node_id=self.node_id)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header
 
 from pressluft_core.services.overview import NodeSummary
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
@@ -16,12 +19,7 @@ COLUMNS = ("Node", "Host", "SSH", "Public IP", "Status", "OS", "Last seen", "Env
 
 
 class NodesScreen(ResourceScreen[list[NodeSummary]]):
-    BINDINGS = [
-        Binding("n", "app.add_node", "Add node", id="nodes.add"),
-        Binding("c", "check", "Check node", id="nodes.check"),
-        Binding("p", "provision", "Provision", id="nodes.provision"),
-        Binding("k", "app.show_key", "SSH key", id="nodes.key"),
-    ]
+    BINDINGS = bindings("nodes")
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -41,7 +39,7 @@ class NodesScreen(ResourceScreen[list[NodeSummary]]):
             table.focus_table()
 
     @staticmethod
-    def _cells(summary: NodeSummary, now) -> list[Text]:  # type: ignore[no-untyped-def]
+    def _cells(summary: NodeSummary, now: datetime) -> list[Text]:
         node = summary.node
         name = Text(node.name) + (Text(" (this host)", style="dim") if node.is_local else "")
         return [name, render.plain(node.hostname),
@@ -50,15 +48,8 @@ class NodesScreen(ResourceScreen[list[NodeSummary]]):
                 render.plain(render.short_os(node.os_release)),
                 render.ago(node.last_seen_at, now), render.plain(summary.environment_count)]
 
+    def selection(self) -> Selection:
+        return Selection(node_id=self.query_one(ResourceTable).selected_key)
+
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
-        self.console.open_node(event.key)
-
-    def action_check(self) -> None:
-        key = self.query_one(ResourceTable).selected_key
-        if key:
-            self.console.check_node(key)
-
-    def action_provision(self) -> None:
-        key = self.query_one(ResourceTable).selected_key
-        if key:
-            self.console.provision_node(key)
+        self.open("node.open", node_id=event.key)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header
 
 from pressluft_core.services.settings import SettingValue
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
 
 class SettingsScreen(ResourceScreen[list[SettingValue]]):
-    BINDINGS = [
-        Binding("e", "edit", "Edit", id="settings.edit"),
-        Binding("t", "test_storage", "Test storage", id="settings.storage-test",
-                tooltip="write, read and delete a probe object in the backup bucket"),
-    ]
+    BINDINGS = bindings("settings")
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -41,13 +38,8 @@ class SettingsScreen(ResourceScreen[list[SettingValue]]):
         if self.focused is None:
             table.focus_table()
 
+    def selection(self) -> Selection:
+        return Selection(setting=self.query_one(ResourceTable).selected_key)
+
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
-        self.console.edit_setting(event.key)
-
-    def action_test_storage(self) -> None:
-        self.console.test_storage()
-
-    def action_edit(self) -> None:
-        key = self.query_one(ResourceTable).selected_key
-        if key:
-            self.console.edit_setting(key)
+        self.open("setting.edit", setting=event.key)

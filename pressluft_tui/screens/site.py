@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
 from pressluft_core.records import SiteRecord
 from pressluft_core.services.overview import EnvironmentSummary
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
@@ -18,12 +19,7 @@ SiteData = tuple[SiteRecord, list[EnvironmentSummary]]
 
 
 class SiteScreen(ResourceScreen[SiteData]):
-    BINDINGS = [
-        Binding("c", "clone", "Clone…", id="site.clone"),
-        Binding("j", "jobs", "Site jobs", id="site.jobs"),
-        Binding("i", "import_site", "Import…", id="site.import",
-                tooltip="a new site from a .tar.gz/.tar.zst archive (URL or path)"),
-    ]
+    BINDINGS = bindings("site")
 
     def __init__(self, site_id: str) -> None:
         super().__init__()
@@ -58,17 +54,11 @@ class SiteScreen(ResourceScreen[SiteData]):
                 render.plain(env.preview_url), render.plain(summary.release_label or "—"),
                 render.status(env.drift_status)]
 
+    def selection(self) -> Selection:
+        """This site, and the selected environment (production unless another row is
+        chosen): what c clones."""
+        return Selection(site_id=self.site_id,
+                         environment_id=self.query_one(ResourceTable).selected_key)
+
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
-        self.console.open_environment(self.site_id, event.key)
-
-    def action_clone(self) -> None:
-        """Clone the selected environment (production, unless another row is chosen)."""
-        env_id = self.query_one(ResourceTable).selected_key
-        if env_id is not None:
-            self.console.clone_environment(self.site_id, env_id)
-
-    def action_jobs(self) -> None:
-        self.console.open_jobs(site_id=self.site_id)
-
-    def action_import_site(self) -> None:
-        self.console.import_site()
+        self.open("env.open", site_id=self.site_id, environment_id=event.key)

@@ -6,11 +6,12 @@ from functools import partial
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.widgets import Footer, Header
 
 from pressluft_core.services.overview import SiteSummary
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
+from pressluft_tui.context import Selection
 from pressluft_tui.screens.base import ResourceScreen
 from pressluft_tui.widgets.resource_table import ResourceTable
 
@@ -18,16 +19,7 @@ COLUMNS = ("Site", "Name", "Status", "Production URL", "Envs", "Nodes", "Last jo
 
 
 class SitesScreen(ResourceScreen[list[SiteSummary]]):
-    BINDINGS = [
-        Binding("n", "new_site", "New site", id="sites.new"),
-        Binding("i", "import_site", "Import…", id="sites.import",
-                tooltip="a new site from a .tar.gz/.tar.zst archive (URL or path)"),
-        Binding("j", "app.open_jobs", "Jobs", id="sites.jobs"),
-        Binding("o", "app.open_nodes", "Nodes", id="sites.nodes"),
-        Binding("s", "app.open_settings", "Settings", id="sites.settings"),
-        Binding("c", "app.open_certificates", "Certificates", id="sites.certificates"),
-        Binding("a", "app.open_audit", "Audit log", id="sites.audit"),
-    ]
+    BINDINGS = bindings("sites")
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,11 +47,8 @@ class SitesScreen(ResourceScreen[list[SiteSummary]]):
                 render.plain(summary.environment_count), render.plain(summary.node_names),
                 last]
 
+    def selection(self) -> Selection:
+        return Selection(site_id=self.query_one(ResourceTable).selected_key)
+
     def on_resource_table_chosen(self, event: ResourceTable.Chosen) -> None:
-        self.console.open_site(event.key)
-
-    def action_new_site(self) -> None:
-        self.console.new_site()
-
-    def action_import_site(self) -> None:
-        self.console.import_site()
+        self.open("site.open", site_id=event.key)

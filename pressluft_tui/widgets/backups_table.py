@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from textual.binding import Binding
-
 from pressluft_core.records import BackupRecord
 from pressluft_tui import render
+from pressluft_tui.actions import bindings
 from pressluft_tui.widgets.resource_table import ResourceTable
 
 COLUMNS = ("Backup", "Created", "Scope", "Status", "Size", "Last verified", "Keep until",
@@ -20,15 +19,7 @@ EMPTY = ("No backups yet: b takes one (storage is configured in Settings, where 
 
 
 class BackupsTable(ResourceTable):
-    BINDINGS = [
-        Binding("r", "screen.restore_backup", "Restore…", id="backups.restore",
-                tooltip="the selected backup, into this or another environment of the "
-                        "site (asks first). r restores only on this table; elsewhere r "
-                        "refreshes"),
-        Binding("v", "screen.verify_backup", "Verify", id="backups.verify",
-                tooltip="restore drill of the selected backup: restored into a throwaway "
-                        "environment, health-checked, deleted; the verdict lands here"),
-    ]
+    BINDINGS = bindings("backups-table")
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(COLUMNS, EMPTY, id=id)

@@ -107,7 +107,7 @@ async def test_palette_and_node_screen_reach_the_certificates(seeded, make_app):
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, CertificatesScreen))
 
-        app.open_node(node.id)
+        app.controllers.navigation.open_node(node.id)
         assert await wait_for(pilot, lambda: isinstance(app.screen, NodeScreen))
         await settle(pilot)
         await pilot.press("w")

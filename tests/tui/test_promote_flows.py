@@ -14,9 +14,9 @@ from tests.tui.test_flows import _open_environment, typed, wait_for
 
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pressluft_tui import promote_actions
+    from pressluft_tui.controllers import promotion
 
-    monkeypatch.setattr(promote_actions, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(promotion, "POLL_SECONDS", 0.02)
 
 
 async def _run_drift_check(pilot, core, *, checked_at: str | None = None,  # type: ignore[no-untyped-def]

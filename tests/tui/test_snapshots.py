@@ -247,14 +247,15 @@ def test_environment_drift_tab(snap_compare, seeded, make_app, size):
 
 def test_promote_plan_drifted(snap_compare, seeded, make_app, size):
     """The step after the drift check: plan, report, the site slug to type."""
-    from pressluft_tui.env_actions import Target
+    from pressluft_tui.controllers.base import Target
 
     async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
         await keys("enter", "down", "enter")(pilot)
         token = pilot.app.token
         target = Target(seeded.sites.get(token, "acme"),
                         seeded.environments.get(token, "acme", "staging"), [])
-        pilot.app.ask_promotion(target, seeded.promotion.plan(token, "acme", "staging"))
+        plan = seeded.promotion.plan(token, "acme", "staging")
+        pilot.app.controllers.promotion.ask_promotion(target, plan)
         await settle(pilot)
 
     assert snap_compare(make_app(seeded), terminal_size=size, run_before=run_before)

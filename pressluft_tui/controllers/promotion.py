@@ -1,62 +1,53 @@
-"""Drift checks and promotion from the console.
+"""Drift checks and promotion.
 
 ``p`` on a staging or clone environment: a fresh drift check is queued and waited for (the
 job polled in a thread worker, so it works whether this console or a worker daemon runs
 it), then the promotion plan and the drift report are shown in one modal that asks — the
 site slug typed when production drifted, ``y`` otherwise, nothing when the core blocks it.
 Only then is the promotion queued, and its job is followed live.
-
-Mixed into :class:`PressluftApp` beside :class:`~pressluft_tui.env_actions.
-EnvironmentActions` (whose ``_load`` and ``Target`` it uses).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
-from textual import work
 from textual.worker import get_current_worker
 
+from pressluft_tui.context import ConsoleContext, in_worker
+from pressluft_tui.controllers.base import Controller, Target
 from pressluft_tui.screens.promote import PromoteScreen
-
-if TYPE_CHECKING:
-    from pressluft_tui.env_actions import EnvironmentActions as _Base
-    from pressluft_tui.env_actions import Target
-else:
-    _Base = object
 
 POLL_SECONDS = 0.5
 WAIT_SECONDS = 30 * 60  # a drift check of a large site takes minutes, not hours
 ENDED = ("succeeded", "failed", "cancelled")
 
 
-class PromoteActions(_Base):
-    """Needs ``core``, ``token``, ``tell``, ``open_jobs`` and ``_load``."""
+class Promotion(Controller):
+    def __init__(self, ctx: ConsoleContext, open_jobs: Callable[[str, str], object]) -> None:
+        super().__init__(ctx)
+        self._open_jobs = open_jobs  # where a queued promotion is followed live
 
+    @in_worker("action")
     def check_drift(self, site_id: str, env_id: str) -> None:
-        self._check_drift(site_id, env_id)
-
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
-    def _check_drift(self, site_id: str, env_id: str) -> None:
-        job = self.core.promotion.drift(self.token or "", site_id, env_id)
+        job = self.core.promotion.drift(self.token, site_id, env_id)
         self.tell(f"drift check queued: {job.job_type} job {job.id[:8]} compares production "
                   "now with this environment's clone-time baseline (Drift tab)")
 
-    def promote_environment(self, site_id: str, env_id: str) -> None:
-        self._load(site_id, env_id, self._start_promotion)
+    def promote(self, site_id: str, env_id: str) -> None:
+        self.with_target(site_id, env_id, self._start_promotion)
 
     def _start_promotion(self, target: Target) -> None:
         if target.production:  # the core would refuse too: say it before queueing anything
-            self.notify(f"{target.label} is production, what gets promoted to: open a "
-                        "staging or clone environment and press p there; nothing was done",
-                        title="Refused", severity="error", markup=False)
+            self.refuse(f"{target.label} is production, what gets promoted to: open a "
+                        "staging or clone environment and press p there")
             return
         self._check_then_plan(target)
 
-    @work(thread=True, exclusive=True, group="promote", exit_on_error=False)
+    @in_worker("promote")
     def _check_then_plan(self, target: Target) -> None:
-        token = self.token or ""
+        token = self.token
         job = self.core.promotion.drift(token, target.site.id, target.env.id)
         self.tell(f"promoting {target.label}: first a drift check of production ({job.job_type}"
                   f" job {job.id[:8]}); the plan follows when it has ended")
@@ -76,7 +67,7 @@ class PromoteActions(_Base):
                       "Jobs, j)")
             return
         plan = self.core.promotion.plan(token, target.site.id, target.env.id)
-        self.call_from_thread(self.ask_promotion, target, plan)
+        self.ctx.call_from_thread(self.ask_promotion, target, plan)
 
     def ask_promotion(self, target: Target, plan: dict[str, Any]) -> None:
         """The plan in a modal; on confirmation the promotion is queued."""
@@ -86,12 +77,12 @@ class PromoteActions(_Base):
             if confirmed:
                 self._promote(target, target.site.slug if screen.typed else None)
 
-        self.push_screen(screen, decided)
+        self.ctx.push_screen(screen, decided)
 
-    @work(thread=True, exclusive=True, group="action", exit_on_error=False)
+    @in_worker("action")
     def _promote(self, target: Target, confirm: str | None) -> None:
-        job = self.core.promotion.promote(self.token or "", target.site.id, target.env.id,
+        job = self.core.promotion.promote(self.token, target.site.id, target.env.id,
                                           confirm=confirm)
         self.tell(f"promoting {target.label} to production: {job.job_type} job {job.id[:8]} "
                   "queued; following it live")
-        self.call_from_thread(self.open_jobs, target.site.id, job.id)
+        self.ctx.call_from_thread(self._open_jobs, target.site.id, job.id)
