@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pressluft_core.db import dialect_of
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.logs import JobLog, Redactor
 from pressluft_core.models import Node
@@ -77,12 +78,15 @@ class JobContext:
         self._redactor.add(value)
 
     def node(self) -> Node:
-        if not self.job.node_id:
-            raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")
-        node = Node.get_or_none(Node.id == self.job.node_id)
+        node = Node.get_or_none(Node.id == self._node_id())
         if node is None:
             raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
         return node
+
+    def _node_id(self) -> str:
+        if not self.job.node_id:
+            raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")
+        return self.job.node_id
 
     def on_node(self, node_id: str) -> JobContext:
         """The same job (log, state, cancellation) acting on another node: a move reads
@@ -96,16 +100,24 @@ class JobContext:
 
         if self._pool is None:
             raise JobFailure("INTERNAL_ERROR", "this worker has no SSH connection pool")
-        node = self.node()
-        target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
-                            user=node.ssh_user, known_host_key=node.ssh_host_key,
-                            name=node.name)
+        # Read afresh for every command (an operator may have cleared the host key or
+        # moved the node), as plain SQL: building the model query cost more than the
+        # command itself for short jobs.
+        db = self.rt.db
+        mark = "?" if dialect_of(db) == "sqlite" else "%s"
+        row = db.execute_sql("SELECT hostname, ssh_port, ssh_user, ssh_host_key, name "
+                             f"FROM nodes WHERE id = {mark}", [self._node_id()]).fetchone()
+        if row is None:
+            raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
+        hostname, port, user, host_key, name = row
+        target = NodeTarget(node_id=self.job.node_id, host=hostname, port=port, user=user,
+                            known_host_key=host_key, name=name)
         pool = self._pool()
-        if node.ssh_host_key is None:
+        if host_key is None:
             # Nothing recorded: first use, or an operator cleared a key that changed
             # legitimately (`node forget-host-key`). A long-lived worker's pool must not
             # keep refusing the new key from memory.
-            await pool.forget_host_key(node.id)
+            await pool.forget_host_key(self.job.node_id)
         return await pool.session(target)
 
     async def run(

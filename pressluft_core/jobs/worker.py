@@ -116,18 +116,17 @@ class Worker:
             loop.call_soon_threadsafe(self._stop_job, event.job_id, "cancelled")
 
     def _claim_available(self, only_job_id: str | None) -> bool:
-        claimed = False
-        while len(self._running) < self.settings.max_concurrent:
-            job = queue.claim_next(self.rt, self.worker_id, only_job_id)
-            if job is None:
-                break
-            claimed = True
+        """One claim fills every free slot: getting fewer jobs than slots means nothing
+        else can start now, so no second, empty claim is needed to find that out."""
+        free = self.settings.max_concurrent - len(self._running)
+        if only_job_id:
+            free = min(free, 1)
+        jobs = queue.claim(self.rt, self.worker_id, free, only_job_id)
+        for job in jobs:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
             self._running[job.id] = _Running(job, None, task)
             task.add_done_callback(lambda _t, job_id=job.id: self._running.pop(job_id, None))
-            if only_job_id:
-                break
-        return claimed
+        return bool(jobs)
 
     def _finished(self, until_empty: bool, only_job_id: str | None) -> bool:
         if only_job_id:
