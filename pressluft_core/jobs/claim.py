@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 from typing import Any
 
 import peewee
@@ -28,7 +29,9 @@ from pressluft_core.jobs.registry import load_handlers
 from pressluft_core.records import JobRecord
 from pressluft_core.services.base import Runtime
 
+log = logging.getLogger(__name__)
 RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
+NODE_COLUMNS = ["hostname", "ssh_port", "ssh_user", "ssh_host_key", "name"]
 # A claim that lost a race to another worker is tried again with a fresh snapshot; past
 # this the jobs left are claimed at the next wake-up.
 PG_ATTEMPTS = 5
@@ -116,7 +119,9 @@ moved_sites AS (
     AND CAST(%(types)s AS jsonb) -> c.job_type ->> 'moves_site' = 'true'
   RETURNING s.id
 )
-SELECT {_RETURNING} FROM claimed
+SELECT {", ".join(f"c.{column}" for column in [*RECORD_COLUMNS, "queue_seq"])},
+  {", ".join(f"n.{column}" for column in NODE_COLUMNS)}
+FROM claimed c LEFT JOIN nodes n ON n.id = c.node_id
 """
 
 
@@ -133,26 +138,52 @@ def _statement(dialect: str, only: bool, limit: int) -> str:
     return _PG_CLAIM.format(picked=picked)
 
 
-def _types() -> dict[str, dict[str, Any]]:
+@dataclasses.dataclass(frozen=True)
+class NodeAddress:
+    """Where a claimed job's node is, read in the claim's statement (PostgreSQL), so the
+    job's first command needs no read of its own."""
+
+    hostname: str
+    ssh_port: int
+    ssh_user: str
+    ssh_host_key: str | None
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    job: JobRecord
+    node: NodeAddress | None
+
+
+def _types() -> tuple[dict[str, dict[str, Any]], str]:
     """What the claim needs of each job type: its first step's progress line, and the
-    status its environment (and site) holds while it runs."""
-    return {
+    status its environment (and site) holds while it runs; also as JSON, the claim's
+    parameter. Rebuilt only when the registry changes (tests swap job types)."""
+    registry = load_handlers()
+    return _types_of(tuple((name, id(jt)) for name, jt in registry.items()))
+
+
+@functools.lru_cache(maxsize=16)
+def _types_of(key: tuple[tuple[str, int], ...]) -> tuple[dict[str, dict[str, Any]], str]:
+    registry = load_handlers()
+    types = {
         name: {"progress": (f"step 1/{len(jt.steps)}: {jt.steps[0].title}"
                             if jt.steps else None),
                "running": jt.running_status, "moves_site": jt.moves_site}
-        for name, jt in load_handlers().items()
+        for name, jt in registry.items()
     }
+    return types, json.dumps(types)
 
 
 def claim(rt: Runtime, worker_id: str, limit: int,
-          only_job_id: str | None = None) -> list[JobRecord]:
+          only_job_id: str | None = None) -> list[Claimed]:
     """Start up to ``limit`` runnable jobs (oldest first) for ``worker_id``; fewer than
     ``limit`` means nothing else can start now. ``only_job_id``: that job or nothing."""
     if limit <= 0:
         return []
-    types = _types()
-    params: dict[str, Any] = {"now": rt.now(), "worker": worker_id,
-                              "types": json.dumps(types)}
+    types, types_json = _types()
+    params: dict[str, Any] = {"now": rt.now(), "worker": worker_id, "types": types_json}
     if only_job_id:
         params["only"] = only_job_id
     db = rt.db
@@ -164,11 +195,20 @@ def claim(rt: Runtime, worker_id: str, limit: int,
             _move_claimed(db, rows, types, params["now"])
     else:
         rows = _claim_postgresql(db, sql, params)
-    rows.sort(key=lambda row: row[-1])
-    records = [JobRecord(**dict(zip(RECORD_COLUMNS, row[:-1], strict=True))) for row in rows]
-    for record in records:
-        db.after_commit(functools.partial(BUS.publish, JobStateChanged(record.id, "running")))
-    return records
+    width = len(RECORD_COLUMNS)
+    rows.sort(key=lambda row: row[width])
+    claimed = [Claimed(JobRecord(**dict(zip(RECORD_COLUMNS, row[:width], strict=True))),
+                       _address(row[width + 1:]))
+               for row in rows]
+    for item in claimed:
+        db.after_commit(functools.partial(BUS.publish, JobStateChanged(item.job.id, "running")))
+    return claimed
+
+
+def _address(columns: Any) -> NodeAddress | None:
+    if len(columns) != len(NODE_COLUMNS) or columns[0] is None:
+        return None
+    return NodeAddress(*columns)
 
 
 def _claim_postgresql(db: Any, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -182,6 +222,8 @@ def _claim_postgresql(db: Any, sql: str, params: dict[str, Any]) -> list[Any]:
             return list(db.execute_sql(sql, params).fetchall())
         except peewee.IntegrityError:
             continue  # another worker took one of these sites or nodes first
+    log.warning("claim lost the race for a site or node %d times in a row; the jobs left "
+                "are claimed at the next wake-up", PG_ATTEMPTS)
     return []
 
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pressluft_core.db import dialect_of
+from pressluft_core.jobs.claim import NodeAddress
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.logs import JobLog, Redactor
 from pressluft_core.models import Node
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 class JobContext:
     def __init__(self, rt: Runtime, job: JobRecord, log: JobLog, redactor: Redactor,
-                 pool: Callable[[], ConnectionPool] | None) -> None:
+                 pool: Callable[[], ConnectionPool] | None,
+                 node: NodeAddress | None = None) -> None:
         self.rt = rt
         self.job = job
         self.log = log
@@ -31,6 +33,9 @@ class JobContext:
         self.cancel_reason: str | None = None
         self._redactor = redactor
         self._pool = pool
+        # The node as the claim read it: used by the first command only, later ones read
+        # it again (an operator may clear its host key while a long job runs).
+        self._claimed_node = node
         # What one step hands to the next within an attempt (never persisted: every
         # attempt starts from the payload alone).
         self.state: dict[str, Any] = {}
@@ -93,6 +98,7 @@ class JobContext:
         one node and writes another. Only the node that commands go to differs."""
         other = copy.copy(self)
         other.job = dataclasses.replace(self.job, node_id=node_id)
+        other._claimed_node = None
         return other
 
     async def session(self) -> NodeSession:
@@ -100,25 +106,29 @@ class JobContext:
 
         if self._pool is None:
             raise JobFailure("INTERNAL_ERROR", "this worker has no SSH connection pool")
-        # Read afresh for every command (an operator may have cleared the host key or
-        # moved the node), as plain SQL: building the model query cost more than the
-        # command itself for short jobs.
+        node, self._claimed_node = self._claimed_node, None
+        if node is None:
+            node = self._read_node()
+        target = NodeTarget(node_id=self._node_id(), host=node.hostname, port=node.ssh_port,
+                            user=node.ssh_user, known_host_key=node.ssh_host_key,
+                            name=node.name)
+        pool = self._pool()
+        if node.ssh_host_key is None:
+            # Nothing recorded: first use, or an operator cleared a key that changed
+            # legitimately (`node forget-host-key`). A long-lived worker's pool must not
+            # keep refusing the new key from memory.
+            await pool.forget_host_key(target.node_id)
+        return await pool.session(target)
+
+    def _read_node(self) -> NodeAddress:
+        """Plain SQL: building the model query cost more than a short command itself."""
         db = self.rt.db
         mark = "?" if dialect_of(db) == "sqlite" else "%s"
         row = db.execute_sql("SELECT hostname, ssh_port, ssh_user, ssh_host_key, name "
                              f"FROM nodes WHERE id = {mark}", [self._node_id()]).fetchone()
         if row is None:
             raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
-        hostname, port, user, host_key, name = row
-        target = NodeTarget(node_id=self.job.node_id, host=hostname, port=port, user=user,
-                            known_host_key=host_key, name=name)
-        pool = self._pool()
-        if host_key is None:
-            # Nothing recorded: first use, or an operator cleared a key that changed
-            # legitimately (`node forget-host-key`). A long-lived worker's pool must not
-            # keep refusing the new key from memory.
-            await pool.forget_host_key(self.job.node_id)
-        return await pool.session(target)
+        return NodeAddress(*row)
 
     async def run(
         self,

@@ -34,7 +34,7 @@ def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> J
     """Start the oldest runnable job (or ``only_job_id``); None when nothing can start.
     The worker claims several at once with :func:`pressluft_core.jobs.claim.claim`."""
     claimed = claim(rt, worker_id, 1, only_job_id)
-    return claimed[0] if claimed else None
+    return claimed[0].job if claimed else None
 
 
 _SELECT_RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM jobs WHERE id = ?"
