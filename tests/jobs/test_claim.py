@@ -152,3 +152,15 @@ def _doubled(core) -> list[str]:
         "SELECT 'node ' || node_id FROM jobs WHERE status = 'running' AND node_id IS NOT NULL "
         "GROUP BY node_id HAVING COUNT(*) > 1").fetchall()
     return [f"two running jobs on {row[0]}" for row in rows]
+
+
+def test_enqueue_returns_exactly_the_row_it_wrote(core, token, nodes):
+    """enqueue builds its record from the values it inserted instead of reading it back."""
+    from pressluft_core.records import JobRecord, from_row
+
+    alpha, env = make_site(core, token, "alpha")
+    for job in (noop(core, site_id=alpha, environment_id=env, node_id=nodes[0].id, lines=2),
+                noop(core, job_type="backup_cleanup")):
+        assert job == from_row(JobRecord, Job.get_by_id(job.id))
+    seqs = [row.queue_seq for row in Job.select().order_by(Job.queue_seq)]
+    assert len(set(seqs)) == len(seqs) and None not in seqs
