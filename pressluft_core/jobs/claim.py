@@ -7,10 +7,11 @@ progress, and the environment (and site) moved to the job type's running status,
 one transaction (DESIGN.md §4).
 
 SQLite serialises claims with ``BEGIN IMMEDIATE``. PostgreSQL claims in one statement:
-candidates are row-locked with ``SKIP LOCKED``, and migration 13's unique indexes (one
-running job per site, one per node) stop two workers that raced for one site or node: the
-second one's statement waits for the first to commit, fails, and is tried again with a
-fresh snapshot that sees the first one's claim.
+the free nodes' rows and the picked jobs are locked with ``SKIP LOCKED`` (concurrent
+claims pass each other by), and migration 13's unique indexes (one running job per site,
+one per node) stop two workers that raced for one site or node anyway: the second one's
+statement waits for the first to commit, fails, and is tried again with a fresh snapshot
+that sees the first one's claim.
 """
 
 from __future__ import annotations
