@@ -157,24 +157,24 @@ class Claimed:
     node: NodeAddress | None
 
 
+_types_cache: list[Any] = [None, None]  # [the registry's items, what _types made of them]
+
+
 def _types() -> tuple[dict[str, dict[str, Any]], str]:
     """What the claim needs of each job type: its first step's progress line, and the
     status its environment (and site) holds while it runs; also as JSON, the claim's
-    parameter. Rebuilt only when the registry changes (tests swap job types)."""
-    registry = load_handlers()
-    return _types_of(tuple((name, id(jt)) for name, jt in registry.items()))
-
-
-@functools.lru_cache(maxsize=16)
-def _types_of(key: tuple[tuple[str, int], ...]) -> tuple[dict[str, dict[str, Any]], str]:
-    registry = load_handlers()
-    types = {
-        name: {"progress": (f"step 1/{len(jt.steps)}: {jt.steps[0].title}"
-                            if jt.steps else None),
-               "running": jt.running_status, "moves_site": jt.moves_site}
-        for name, jt in registry.items()
-    }
-    return types, json.dumps(types)
+    parameter. Rebuilt only when the registry changed (tests swap job types): comparing
+    the items is a pointer comparison each while they are the same objects."""
+    items = list(load_handlers().items())
+    if _types_cache[0] != items:
+        types = {
+            name: {"progress": (f"step 1/{len(jt.steps)}: {jt.steps[0].title}"
+                                if jt.steps else None),
+                   "running": jt.running_status, "moves_site": jt.moves_site}
+            for name, jt in items
+        }
+        _types_cache[:] = [items, (types, json.dumps(types))]
+    return _types_cache[1]
 
 
 def claim(rt: Runtime, worker_id: str, limit: int,
