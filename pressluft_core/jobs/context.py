@@ -10,6 +10,8 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from pressluft_core.db import dialect_of
+from pressluft_core.jobs.claim import NodeAddress
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.logs import JobLog, Redactor
 from pressluft_core.models import Node
@@ -22,7 +24,8 @@ if TYPE_CHECKING:
 
 class JobContext:
     def __init__(self, rt: Runtime, job: JobRecord, log: JobLog, redactor: Redactor,
-                 pool: Callable[[], ConnectionPool] | None) -> None:
+                 pool: Callable[[], ConnectionPool] | None,
+                 node: NodeAddress | None = None) -> None:
         self.rt = rt
         self.job = job
         self.log = log
@@ -30,6 +33,9 @@ class JobContext:
         self.cancel_reason: str | None = None
         self._redactor = redactor
         self._pool = pool
+        # The node as the claim read it: used by the first command only, later ones read
+        # it again (an operator may clear its host key while a long job runs).
+        self._claimed_node = node
         # What one step hands to the next within an attempt (never persisted: every
         # attempt starts from the payload alone).
         self.state: dict[str, Any] = {}
@@ -77,18 +83,22 @@ class JobContext:
         self._redactor.add(value)
 
     def node(self) -> Node:
-        if not self.job.node_id:
-            raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")
-        node = Node.get_or_none(Node.id == self.job.node_id)
+        node = Node.get_or_none(Node.id == self._node_id())
         if node is None:
             raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
         return node
+
+    def _node_id(self) -> str:
+        if not self.job.node_id:
+            raise JobFailure("INVALID_PAYLOAD", f"{self.job.job_type} job has no node")
+        return self.job.node_id
 
     def on_node(self, node_id: str) -> JobContext:
         """The same job (log, state, cancellation) acting on another node: a move reads
         one node and writes another. Only the node that commands go to differs."""
         other = copy.copy(self)
         other.job = dataclasses.replace(self.job, node_id=node_id)
+        other._claimed_node = None
         return other
 
     async def session(self) -> NodeSession:
@@ -96,8 +106,10 @@ class JobContext:
 
         if self._pool is None:
             raise JobFailure("INTERNAL_ERROR", "this worker has no SSH connection pool")
-        node = self.node()
-        target = NodeTarget(node_id=node.id, host=node.hostname, port=node.ssh_port,
+        node, self._claimed_node = self._claimed_node, None
+        if node is None:
+            node = self._read_node()
+        target = NodeTarget(node_id=self._node_id(), host=node.hostname, port=node.ssh_port,
                             user=node.ssh_user, known_host_key=node.ssh_host_key,
                             name=node.name)
         pool = self._pool()
@@ -105,8 +117,18 @@ class JobContext:
             # Nothing recorded: first use, or an operator cleared a key that changed
             # legitimately (`node forget-host-key`). A long-lived worker's pool must not
             # keep refusing the new key from memory.
-            await pool.forget_host_key(node.id)
+            await pool.forget_host_key(target.node_id)
         return await pool.session(target)
+
+    def _read_node(self) -> NodeAddress:
+        """Plain SQL: building the model query cost more than a short command itself."""
+        db = self.rt.db
+        mark = "?" if dialect_of(db) == "sqlite" else "%s"
+        row = db.execute_sql("SELECT hostname, ssh_port, ssh_user, ssh_host_key, name "
+                             f"FROM nodes WHERE id = {mark}", [self._node_id()]).fetchone()
+        if row is None:
+            raise JobFailure("PRECONDITION", f"node {self.job.node_id} no longer exists")
+        return NodeAddress(*row)
 
     async def run(
         self,

@@ -7,7 +7,6 @@ whose lease another worker took back is never overwritten by a late finisher.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from collections.abc import Sequence
@@ -16,10 +15,11 @@ from typing import Any
 
 from pressluft_core.clock import to_iso
 from pressluft_core.db import dialect_of, write_transaction
+from pressluft_core.jobs.claim import RECORD_COLUMNS, claim, move_resources
 from pressluft_core.jobs.events import BUS, JobStateChanged
 from pressluft_core.jobs.registry import load_handlers
 from pressluft_core.jobs.retry import DEFAULT_RETRY
-from pressluft_core.models import Environment, Job, Site
+from pressluft_core.models import Job
 from pressluft_core.records import JobRecord, from_row
 from pressluft_core.services.base import Runtime
 
@@ -30,113 +30,31 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-_CLAIMABLE = """
-SELECT j.id, j.job_type, j.site_id, j.node_id FROM jobs j
-WHERE j.status = 'queued' AND (j.run_after IS NULL OR j.run_after <= ?) {only}
-  AND (j.node_id IS NULL OR j.node_id NOT IN (
-       SELECT r.node_id FROM jobs r WHERE r.status = 'running' AND r.node_id IS NOT NULL))
-  AND (j.site_id IS NULL OR j.site_id NOT IN (
-       SELECT r.site_id FROM jobs r WHERE r.status = 'running' AND r.site_id IS NOT NULL))
-  AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.status = 'queued' AND e.site_id = j.site_id
-                  AND e.queue_seq < j.queue_seq)
-ORDER BY j.queue_seq LIMIT {limit} {lock}
-"""
-# The busy sets are uncorrelated subqueries, computed once per claim rather than per
-# candidate row; only candidates on a free site and node pay for the FIFO check.
+def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> JobRecord | None:
+    """Start the oldest runnable job (or ``only_job_id``); None when nothing can start.
+    The worker claims several at once with :func:`pressluft_core.jobs.claim.claim`."""
+    claimed = claim(rt, worker_id, 1, only_job_id)
+    return claimed[0].job if claimed else None
 
-_STILL_FREE = """
-SELECT NOT EXISTS (SELECT 1 FROM jobs r WHERE r.status = 'running'
-                   AND ((r.site_id = ?) OR (r.node_id = ?)))
-"""
+
+_SELECT_RECORD = f"SELECT {', '.join(RECORD_COLUMNS)} FROM jobs WHERE id = ?"
+
+
+def fetch_record(db: Any, job_id: str) -> JobRecord:
+    row = db.execute_sql(_sql(db, _SELECT_RECORD), [job_id]).fetchone()
+    return JobRecord(**dict(zip(RECORD_COLUMNS, row, strict=True)))
 
 
 def _sql(db: Any, text: str) -> str:
     return text if dialect_of(db) == "sqlite" else text.replace("?", "%s")
 
 
-def claim_next(rt: Runtime, worker_id: str, only_job_id: str | None = None) -> JobRecord | None:
-    """Atomically take the oldest runnable job whose site and node are both free.
-
-    SQLite: one ``BEGIN IMMEDIATE`` transaction, so claims are serialised. PostgreSQL:
-    candidates are row-locked with ``SKIP LOCKED``; a transaction-scoped advisory lock on
-    the site and on the node, then a fresh read, make sure no other worker is starting a
-    job of the same site or node at the same moment.
-    """
-    now = rt.now()
-    only = "AND j.id = ?" if only_job_id else ""
-    params: list[Any] = [now] + ([only_job_id] if only_job_id else [])
-    db = rt.db
-    if dialect_of(db) == "sqlite":
-        with write_transaction(db):
-            row = db.execute_sql(_sql(db, _CLAIMABLE.format(only=only, limit=1, lock="")),
-                                 params).fetchone()
-            return _start(rt, row[0], row[1], worker_id, now) if row else None
-    with db.atomic():
-        sql = _CLAIMABLE.format(only=only, limit=16, lock="FOR UPDATE OF j SKIP LOCKED")
-        for job_id, job_type, site_id, node_id in db.execute_sql(_sql(db, sql),
-                                                                  params).fetchall():
-            keys = [f"site:{site_id}"] if site_id else []
-            keys += [f"node:{node_id}"] if node_id else []
-            locks = ", ".join(["pg_try_advisory_xact_lock(hashtext(%s))"] * len(keys))
-            if keys and not all(db.execute_sql(f"SELECT {locks}", keys).fetchone()):
-                continue
-            # A separate statement: its snapshot is taken after the locks were granted,
-            # so it sees a claim another worker committed while we waited for them.
-            free = db.execute_sql(_sql(db, _STILL_FREE), [site_id, node_id]).fetchone()
-            if free[0]:
-                return _start(rt, job_id, job_type, worker_id, now)
-    return None
-
-
-# The claim/progress/finish statements run for every job: plain SQL keeps the runner's
-# own overhead small next to the work (see bench/jobs.py).
-_RECORD_COLUMNS = [f.name for f in dataclasses.fields(JobRecord)]
-_START = f"""
-UPDATE jobs SET status = 'running', locked_at = ?, locked_by = ?, started_at = ?,
-  finished_at = NULL, attempt_count = attempt_count + 1, updated_at = ?, progress = ?
-WHERE id = ?
-RETURNING {', '.join(_RECORD_COLUMNS)}
-"""
-_SELECT_RECORD = f"SELECT {', '.join(_RECORD_COLUMNS)} FROM jobs WHERE id = ?"
-
-
-def fetch_record(db: Any, job_id: str) -> JobRecord:
-    row = db.execute_sql(_sql(db, _SELECT_RECORD), [job_id]).fetchone()
-    return JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
-
-
-def first_step_progress(job_type_name: str) -> str | None:
+def _moves(job_type_name: str) -> tuple[str, bool] | None:
+    """The status a job of this type holds its environment (and site) in, if any."""
     job_type = load_handlers().get(job_type_name)
-    if job_type is None or not job_type.steps:
+    if job_type is None or not job_type.running_status:
         return None
-    return f"step 1/{len(job_type.steps)}: {job_type.steps[0].title}"
-
-
-def _start(rt: Runtime, job_id: str, job_type_name: str, worker_id: str,
-           now: str) -> JobRecord:
-    """The claim also records the first step's progress: one write fewer per job."""
-    db = rt.db
-    row = db.execute_sql(_sql(db, _START), [now, worker_id, now, now,
-                                            first_step_progress(job_type_name),
-                                            job_id]).fetchone()
-    record = JobRecord(**dict(zip(_RECORD_COLUMNS, row, strict=True)))
-    job_type = load_handlers().get(record.job_type)
-    if job_type and job_type.running_status:
-        _move_resources(record, job_type.running_status, job_type.moves_site, now)
-    db.after_commit(lambda: BUS.publish(JobStateChanged(job_id, "running")))
-    return record
-
-
-def _move_resources(job: Job | JobRecord, status: str, moves_site: bool, now: str) -> None:
-    """Environment (and site) status follows the job; ``state_version`` is bumped so any
-    edit prepared against the old state fails as a conflict."""
-    if job.environment_id:
-        Environment.update(status=status, updated_at=now,
-                           state_version=Environment.state_version + 1).where(
-            Environment.id == job.environment_id).execute()
-    if moves_site and job.site_id:
-        Site.update(status=status, updated_at=now, state_version=Site.state_version + 1).where(
-            Site.id == job.site_id).execute()
+    return job_type.running_status, job_type.moves_site
 
 
 def heartbeat(rt: Runtime, worker_id: str, job_ids: Sequence[str]) -> set[str]:
@@ -175,15 +93,19 @@ def set_progress(rt: Runtime, job_id: str, worker_id: str, progress: str) -> Non
 
 
 def succeed(rt: Runtime, job: JobRecord, worker_id: str, progress: str | None = None) -> bool:
-    """``progress``: the last step line, if it was not written yet."""
+    """``progress``: the last step line, if it was not written yet. A job that moved no
+    environment finishes with one statement, which is its own transaction."""
     now = rt.now()
     db = rt.db
-    with write_transaction(db):
-        updated = db.execute_sql(_sql(db, _SUCCEED),
-                                 [now, now, progress, job.id, worker_id]).rowcount
-        job_type = load_handlers().get(job.job_type)
-        if updated and job_type and job_type.running_status:
-            _move_resources(job, "active", job_type.moves_site, now)
+    moves = _moves(job.job_type)
+    params = [now, now, progress, job.id, worker_id]
+    if moves is None:
+        updated = db.execute_sql(_sql(db, _SUCCEED), params).rowcount
+    else:
+        with write_transaction(db):
+            updated = db.execute_sql(_sql(db, _SUCCEED), params).rowcount
+            if updated:
+                move_resources(db, job.environment_id, job.site_id, "active", moves[1], now)
     if updated:
         BUS.publish(JobStateChanged(job.id, "succeeded"))
     return bool(updated)
@@ -212,8 +134,9 @@ def fail(rt: Runtime, job: JobRecord, worker_id: str, code: str, message: str,
             updated = Job.update(status=status, finished_at=now, error_code=code,
                                  error_message=text, updated_at=now).where(mine).execute()
             if updated and job_type and job_type.running_status:
-                _move_resources(Job.get_by_id(job.id), "active" if rolled_back else "failed",
-                                job_type.moves_site, now)
+                move_resources(rt.db, job.environment_id, job.site_id,
+                               "active" if rolled_back else "failed", job_type.moves_site,
+                               now)
     if not updated:
         return None
     BUS.publish(JobStateChanged(job.id, status))

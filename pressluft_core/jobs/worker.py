@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pressluft_core.jobs import presence, queue
+from pressluft_core.jobs.claim import NodeAddress
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
@@ -116,18 +117,17 @@ class Worker:
             loop.call_soon_threadsafe(self._stop_job, event.job_id, "cancelled")
 
     def _claim_available(self, only_job_id: str | None) -> bool:
-        claimed = False
-        while len(self._running) < self.settings.max_concurrent:
-            job = queue.claim_next(self.rt, self.worker_id, only_job_id)
-            if job is None:
-                break
-            claimed = True
-            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+        """One claim fills every free slot: getting fewer jobs than slots means nothing
+        else can start now, so no second, empty claim is needed to find that out."""
+        free = self.settings.max_concurrent - len(self._running)
+        if only_job_id:
+            free = min(free, 1)
+        claimed = queue.claim(self.rt, self.worker_id, free, only_job_id)
+        for job, node in ((c.job, c.node) for c in claimed):
+            task = asyncio.create_task(self._execute(job, node), name=f"job-{job.id}")
             self._running[job.id] = _Running(job, None, task)
             task.add_done_callback(lambda _t, job_id=job.id: self._running.pop(job_id, None))
-            if only_job_id:
-                break
-        return claimed
+        return bool(claimed)
 
     def _finished(self, until_empty: bool, only_job_id: str | None) -> bool:
         if only_job_id:
@@ -139,7 +139,7 @@ class Worker:
 
     # -- one job ------------------------------------------------------------------------
 
-    async def _execute(self, job: JobRecord) -> None:
+    async def _execute(self, job: JobRecord, node: NodeAddress | None = None) -> None:
         redactor = Redactor()
         job_log = JobLog(log_path(self.rt.paths.job_logs_dir, job.id), job.id,
                          self.rt.clock, redactor)
@@ -147,7 +147,7 @@ class Worker:
         try:
             job_log.write("info", f"attempt {job.attempt_count}/{job.max_attempts} on "
                                   f"{self.worker_id}")
-            ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool)
+            ctx = JobContext(self.rt, job, job_log, redactor, self._connection_pool, node)
             ctx.progress_hook = lambda text, ctx=ctx: self._record_progress(ctx, text, False)
             self._running[job.id].ctx = ctx
             await self._run_steps(ctx)

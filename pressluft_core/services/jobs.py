@@ -11,8 +11,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from peewee import fn
-
 from pressluft_core.clock import new_id
 from pressluft_core.db import dialect_of
 from pressluft_core.errors import ConflictError, NotFoundError, StateError, ValidationError
@@ -55,18 +53,33 @@ def enqueue(
         raise ValidationError("node_id", f"a node-scoped {job_type} job needs a node")
     _refuse_secrets(payload)
     now = rt.now()
-    job_id = new_id()
-    row: dict[str, Any] = {}
-    if dialect_of(rt.db) == "sqlite":  # PostgreSQL fills queue_seq from its sequence
-        row["queue_seq"] = Job.select(fn.COALESCE(fn.MAX(Job.queue_seq), 0) + 1).scalar()
-    Job.insert(
-        id=job_id, job_type=job_type, status="queued", site_id=site_id,
+    record = JobRecord(
+        id=new_id(), job_type=job_type, status="queued", site_id=site_id,
         environment_id=environment_id, node_id=node_id,
         payload_json=json.dumps(payload, sort_keys=True), attempt_count=0,
-        max_attempts=max_attempts, run_after=now, created_at=now, updated_at=now, **row,
-    ).execute()
-    rt.db.after_commit(lambda: BUS.publish(JobEnqueued(job_id)))
-    return from_row(JobRecord, Job.get_by_id(job_id))
+        max_attempts=max_attempts, run_after=now, locked_at=None, locked_by=None,
+        started_at=None, finished_at=None, error_code=None, error_message=None,
+        created_at=now, updated_at=now, progress=None)
+    # Plain SQL, and the record built from what was written rather than read back: the
+    # console waits on this for every job it starts.
+    values = {f: getattr(record, f) for f in _INSERT_FIELDS}
+    if dialect_of(rt.db) == "sqlite":  # PostgreSQL fills queue_seq from its sequence
+        rt.db.execute_sql(_SQLITE_INSERT, values)
+    else:
+        rt.db.execute_sql(_PG_INSERT, values)
+    rt.db.after_commit(lambda: BUS.publish(JobEnqueued(record.id)))
+    return record
+
+
+_INSERT_FIELDS = ("id", "job_type", "status", "site_id", "environment_id", "node_id",
+                  "payload_json", "attempt_count", "max_attempts", "run_after", "created_at",
+                  "updated_at")
+_SQLITE_INSERT = (
+    f"INSERT INTO jobs ({', '.join(_INSERT_FIELDS)}, queue_seq) "
+    f"SELECT {', '.join(':' + f for f in _INSERT_FIELDS)}, COALESCE(MAX(queue_seq), 0) + 1 "
+    "FROM jobs")
+_PG_INSERT = (f"INSERT INTO jobs ({', '.join(_INSERT_FIELDS)}) "
+              f"VALUES ({', '.join(f'%({f})s' for f in _INSERT_FIELDS)})")
 
 
 def _refuse_secrets(payload: dict[str, Any], path: str = "payload") -> None:
