@@ -49,6 +49,18 @@ class NodeRecord:
 
 
 @dataclasses.dataclass(frozen=True)
+class NodeAddress:
+    """Where a claimed job's node is, read in the claim's statement (PostgreSQL), so the
+    job's first command needs no read of its own."""
+
+    hostname: str
+    ssh_port: int
+    ssh_user: str
+    ssh_host_key: str | None
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
 class SiteRecord:
     id: str
     name: str

@@ -27,7 +27,7 @@ import peewee
 from pressluft_core.db import dialect_of, write_transaction
 from pressluft_core.jobs.events import BUS, JobStateChanged
 from pressluft_core.jobs.registry import load_handlers
-from pressluft_core.records import JobRecord
+from pressluft_core.records import JobRecord, NodeAddress
 from pressluft_core.services.base import Runtime
 
 log = logging.getLogger(__name__)
@@ -137,18 +137,6 @@ def _statement(dialect: str, only: bool, limit: int) -> str:
     eligible = _ELIGIBLE.format(now="%(now)s", only="AND j.id = %(only)s" if only else "")
     picked = _PG_PICKED.format(eligible=eligible, free_nodes=_FREE_NODES, limit=limit)
     return _PG_CLAIM.format(picked=picked)
-
-
-@dataclasses.dataclass(frozen=True)
-class NodeAddress:
-    """Where a claimed job's node is, read in the claim's statement (PostgreSQL), so the
-    job's first command needs no read of its own."""
-
-    hostname: str
-    ssh_port: int
-    ssh_user: str
-    ssh_host_key: str | None
-    name: str
 
 
 @dataclasses.dataclass(frozen=True)

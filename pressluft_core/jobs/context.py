@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pressluft_core.db import dialect_of
-from pressluft_core.jobs.claim import NodeAddress
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.logs import JobLog, Redactor
 from pressluft_core.models import Node
-from pressluft_core.records import JobRecord
+from pressluft_core.records import JobRecord, NodeAddress
 from pressluft_core.services.base import Runtime
 
 if TYPE_CHECKING:

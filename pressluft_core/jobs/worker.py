@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pressluft_core.jobs import presence, queue
-from pressluft_core.jobs.claim import NodeAddress
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.events import BUS, JobEnqueued, JobEvent, JobStateChanged
@@ -22,7 +21,7 @@ from pressluft_core.jobs.outcome import classify
 from pressluft_core.jobs.registry import REGISTRY, load_handlers
 from pressluft_core.jobs.scheduler import Scheduler
 from pressluft_core.models import Job, Node
-from pressluft_core.records import JobRecord
+from pressluft_core.records import JobRecord, NodeAddress
 from pressluft_core.services.base import Runtime
 
 if TYPE_CHECKING:
