@@ -50,7 +50,7 @@ production gets a new comment (protected: it must survive). Dirty pages are writ
   probe keeps about one core busy: it runs during the timed baseline copy too (against
   production, which that copy does not touch), so both sides share a node equally busy.
 
-Figures: ``ratio`` = (drift check + promotion) / baseline (target ≤ 1.5), the three
+Figures: ``ratio`` = (drift check + promotion) / baseline (target ≤ 0.5), the three
 times, per-step seconds of both jobs (from their ``----`` step markers, the tables step
 split where the job has listed the source's tables), the sizes (dump MB, per table the
 InnoDB MB of production's copied and protected tables), every round's times, the node's
