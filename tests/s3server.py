@@ -38,6 +38,15 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def configure(self, core, token: str) -> str:  # type: ignore[no-untyped-def]
+        """Point an installation's backup storage at a new bucket here; its name."""
+        name = self.new_bucket()
+        for key, value in (("s3_endpoint_url", self.endpoint_url), ("s3_bucket", name),
+                           ("s3_access_key_id", ACCESS_KEY),
+                           ("s3_secret_access_key", SECRET_KEY)):
+            core.settings.set(token, key, value)
+        return name
+
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[S3Server]:

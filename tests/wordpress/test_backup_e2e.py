@@ -43,13 +43,7 @@ MEASURED_CLI = ("import sys\n"
 
 @pytest.fixture(scope="module")
 def bucket(stack: Stack, s3_server: S3Server) -> str:
-    name = s3_server.new_bucket()
-    core, token = stack.core, stack.token
-    core.settings.set(token, "s3_endpoint_url", s3_server.endpoint_url)
-    core.settings.set(token, "s3_bucket", name)
-    core.settings.set(token, "s3_access_key_id", "testing-access-key")
-    core.settings.set(token, "s3_secret_access_key", "testing-secret-key")
-    return name
+    return s3_server.configure(stack.core, stack.token)
 
 
 @pytest.fixture(scope="module")

@@ -54,11 +54,7 @@ def all_checksums(db: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def shop(stack: Stack, s3_server: S3Server) -> tuple[Environment, Environment]:
     core, token = stack.core, stack.token
-    for key, value in (("s3_endpoint_url", s3_server.endpoint_url),
-                       ("s3_bucket", s3_server.new_bucket()),
-                       ("s3_access_key_id", "testing-access-key"),
-                       ("s3_secret_access_key", "testing-secret-key")):
-        core.settings.set(token, key, value)
+    s3_server.configure(core, token)
     job = core.sites.create(token, "Promo Shop", "promo", node=stack.node_name,
                             promotion_preset="commerce-protect")
     assert stack.run(job.id).status == "succeeded", stack.log(job.id)

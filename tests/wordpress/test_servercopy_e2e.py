@@ -146,11 +146,7 @@ def test_a_promotion_under_steady_writes_to_production_keeps_every_protected_row
         stack: Stack, pair: tuple[Environment, Environment, str], s3_server: S3Server) -> None:
     prod, staging, _ = pair
     core, token = stack.core, stack.token
-    for key, value in (("s3_endpoint_url", s3_server.endpoint_url),
-                       ("s3_bucket", s3_server.new_bucket()),
-                       ("s3_access_key_id", "testing-access-key"),
-                       ("s3_secret_access_key", "testing-secret-key")):
-        core.settings.set(token, key, value)
+    s3_server.configure(core, token)
     pdb, sdb = node_names(prod.id), node_names(staging.id)
     mysql("UPDATE wp_options SET option_value = 'Promoted Copy' WHERE option_name = "
           "'blogname'", sdb)
