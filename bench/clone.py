@@ -51,6 +51,7 @@ import contextlib
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -86,10 +87,13 @@ CREATE TABLE IF NOT EXISTS wp_wc_order_stats (
   KEY status (status(191))
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 """
-# Lines envctl.py's ``clone`` prints when a part of the copy is done: they split the copy
-# step in the breakdown.
-COPY_PHASES = (("copied code", "copy: code"), ("copied uploads", "copy: uploads"),
-               ("database ", "copy: database (mysqldump | replacer | mariadb)"),
+# envctl's progress lines in a same-node clone, in the order they come: the database is
+# copied inside MariaDB and its URLs rewritten while cp copies code and uploads.
+COPY_PHASES = ((r"copied \d+ tables", "copy: tables inside MariaDB"),
+               ("URLs rewritten in", "copy: URL rewrite"),
+               ("copied code", "copy: code (waited for)"),
+               ("copied uploads", "copy: uploads (waited for)"),
+               ("database ", "copy: database done"),
                ("AUTO_INCREMENT", "copy: AUTO_INCREMENT"),
                ("search engines", "copy: blog_public"))
 
@@ -245,10 +249,11 @@ def breakdown(run: JobRun) -> dict[str, float]:
             current, start = line.text.split(": ", 1)[-1], line.at
             in_copy = current.startswith("copy")
         elif in_copy and line.tag == "out":
-            for prefix, name in COPY_PHASES:
-                if line.text.startswith(prefix):
+            for pattern, name in COPY_PHASES:
+                if re.match(pattern, line.text):
                     parts[name] = line.at - start
                     current, start = "copy: rest", line.at
+                    break
     parts[current] = parts.get(current, 0.0) + run.seconds - start
     return {name: round(seconds, 2) for name, seconds in parts.items()}
 

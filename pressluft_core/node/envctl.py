@@ -24,6 +24,7 @@ import contextlib
 import grp
 import hashlib
 import html
+import importlib.util
 import json
 import os
 import pwd
@@ -38,6 +39,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from types import ModuleType
 
 NAME_RE = re.compile(r"[a-z][a-z0-9_]{2,31}")
 ID_RE = re.compile(r"[0-9a-f-]{36}")
@@ -1119,12 +1121,42 @@ def url_needles(pairs: list[list[str]]) -> list[str]:
     return sorted(set(needles))
 
 
-def holding(columns: list[str], needles: list[str]) -> str:
+def holding(columns: list[str], needles: list[str], serialized: str | None = None) -> str:
     """SQL true for a row whose text columns hold a needle, byte for byte (the replacer
-    matches case-sensitively)."""
+    matches case-sensitively); with ``serialized`` (a REGEXP), only in a value matching it."""
     patterns = [sql_string("%" + n.replace("\\", "\\\\").replace("%", "\\%")
                            .replace("_", "\\_") + "%") for n in needles]
-    return " OR ".join(f"{ident(c)} LIKE BINARY {p}" for c in columns for p in patterns)
+    return " OR ".join(f"({ident(c)} LIKE BINARY {p}" + (
+        f" AND {ident(c)} REGEXP {sql_string(serialized)})" if serialized else ")")
+        for c in columns for p in patterns)
+
+
+def plain_update(table: str, columns: list[str], needles: list[str],
+                 steps: list[tuple[str, str]], serialized: str) -> str:
+    """An UPDATE that rewrites, inside the server, each of ``columns`` that holds a needle
+    and is not (maybe) serialized, by the replacer's own ``steps`` (``sql_rewrites``);
+    serialized values are left for the replacer."""
+    def rewritten(column: str) -> str:
+        value = ident(column)
+        for pattern, replacement in steps:
+            value = f"REGEXP_REPLACE({value}, {sql_string(pattern)}, {sql_string(replacement)})"
+        return value
+
+    guard = sql_string(serialized)
+    sets = ", ".join(f"{ident(c)} = IF({ident(c)} REGEXP {guard}, {ident(c)}, {rewritten(c)})"
+                     for c in columns)
+    where = " OR ".join(f"(({part}) AND NOT {ident(c)} REGEXP {guard})"
+                        for c in columns for part in [holding([c], needles)])
+    return f"UPDATE {ident(table)} SET {sets} WHERE {where};\nSELECT ROW_COUNT();\n"
+
+
+def load_replacer(path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location("pressluft_search_replace", path)
+    if spec is None or spec.loader is None:
+        raise Failed(f"cannot load the replacer at {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def copy_database(source_db: str, env: Env, target_db: str, tables: list[str],
@@ -1281,56 +1313,124 @@ def finish_dump_path(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
 def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
                  pairs: list[list[str]], replacer: str, target: EnvironmentDatabase,
                  client: list[str]) -> None:
-    """Only the rows of ``database`` whose text columns hold an old host go through the
-    replacer: ``mysqldump --replace --where`` of those rows | replacer | mariadb, each row
-    written back over itself by its primary key. Every other row stays as the server
-    copied it, byte for byte."""
+    """Only the rows of ``database`` whose text columns hold an old host are rewritten.
+    Values that are plain text are rewritten by the server itself (``plain_update``) where
+    the replacer can say how (``sql_rewrites``); the rest (serialized values, or every
+    value when it cannot) go through the replacer: ``mysqldump --replace --where`` of
+    those rows | replacer | mariadb, each row written back over itself by its primary key.
+    Every other row stays as the server copied it, byte for byte."""
     needles = url_needles(pairs)
-    conditions = {t: holding(shapes[t]["text"], needles) for t in tables if shapes[t]["text"]}
-    if not conditions:
+    texts = {t: shapes[t]["text"] for t in tables if shapes[t]["text"]}
+    if not texts:
         return
-    query = "".join(f"SELECT {sql_string(t)}, COUNT(*) FROM {ident(t)} WHERE {c};\n"
-                    for t, c in conditions.items())
-    counted = run([*client[:-1], "--batch", "--skip-column-names", client[-1]],
-                  input=query.encode()).stdout.decode()
-    rows = {t: int(n) for t, n in (line.rsplit("\t", 1) for line in counted.splitlines())}
+    module = load_replacer(replacer)
+    steps = module.sql_rewrites([(old, new) for old, new in pairs])
+    serialized = module.SQL_MAYBE_SERIALIZED if steps else None
+    conditions = {t: holding(c, needles, serialized) for t, c in texts.items()}
+    # The rows the replacer takes are counted (read-only, a snapshot of its own) while
+    # the server rewrites the plain values of others: no value is in both sets.
+    counting = start_script(client, "".join(
+        f"SELECT {sql_string(t)}, COUNT(*) FROM {ident(t)} WHERE {c};\n"
+        for t, c in conditions.items()))
+    try:
+        updated = update_plain_values(texts, shapes, needles, steps, serialized, client) \
+            if steps and serialized else {}
+    finally:
+        counted, count_err = counting.communicate()
+    if counting.returncode != 0:
+        raise Failed("counting the rows with old URLs failed: "
+                     + count_err.decode(errors="replace")[-1500:])
+    rows = {t: int(n) for t, n in
+            (line.rsplit("\t", 1) for line in counted.decode().splitlines())}
     matching = [t for t in conditions if rows.get(t)]
     if matching:
-        rewrite = subprocess.Popen([*target.as_user(), "python3", replacer,
-                                    *[s for p in pairs for s in p]],
-                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
-        load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
-        assert rewrite.stdin is not None and rewrite.stdout is not None
-        rewrite.stdout.close()
-        dump_argv = [*target.dump(), "--single-transaction", "--quick",
-                     "--skip-lock-tables", "--no-tablespaces", "--no-create-info",
-                     "--skip-triggers", "--replace", "--skip-disable-keys",
-                     "--skip-add-locks"]
-        failed = None
-        try:
-            for table in matching:
-                dump = subprocess.run([*dump_argv, f"--where={conditions[table]}", database,
-                                       table], stdout=rewrite.stdin, stderr=subprocess.PIPE,
-                                      check=False)
-                if dump.returncode != 0:
-                    failed = (f"mysqldump of {table}'s rows with old URLs exited "
-                              f"{dump.returncode}: "
-                              f"{dump.stderr.decode(errors='replace')[-1500:]}")
-                    break
-        finally:
-            rewrite.stdin.close()
-            rewrite_err = rewrite.stderr.read() if rewrite.stderr else b""
-            rewrite.wait()
-            load_err = load.communicate()[1]
-        if failed:
-            raise Failed(failed)
-        if rewrite.returncode != 0 or load.returncode != 0:
-            raise Failed(f"rewriting rows with old URLs failed (replacer exited "
-                         f"{rewrite.returncode}, mariadb {load.returncode}): "
-                         + (rewrite_err + load_err).decode(errors="replace")[-1500:])
-    say(f"URLs rewritten in {sum(rows.values())} rows of {len(matching)} tables "
-        f"({len(conditions) - len(matching)} tables with text columns held none)")
+        replace_rows(database, matching, conditions, pairs, replacer, target, client)
+    inside = sum(updated.values())
+    say(f"URLs rewritten in {inside + sum(rows.values())} rows ({inside} inside MariaDB, "
+        f"{sum(rows.values())} through the replacer) of "
+        f"{len(set(matching) | {t for t, n in updated.items() if n})} tables")
+
+
+def update_plain_values(texts: dict[str, list[str]], shapes: dict[str, dict],
+                        needles: list[str], steps: list[tuple[str, str]], serialized: str,
+                        client: list[str]) -> dict[str, int]:
+    """``plain_update`` of every table, in ``COPY_SESSIONS`` sessions side by side (the
+    largest tables spread first); rows changed per table."""
+    sessions: list[list[str]] = [[] for _ in range(COPY_SESSIONS)]
+    loads = [0] * COPY_SESSIONS
+    for table in sorted(texts, key=lambda t: -shapes[t]["bytes"]):
+        lightest = loads.index(min(loads))
+        sessions[lightest].append(table)
+        loads[lightest] += shapes[table]["bytes"] + 1
+    running = [start_script(client, UPDATE_SESSION + "".join(
+        f"SELECT {sql_string(t)};\n" + plain_update(t, texts[t], needles, steps, serialized)
+        for t in tables)) for tables in sessions if tables]
+    outputs = [proc.communicate() for proc in running]
+    updated: dict[str, int] = {}
+    for proc, (out, err) in zip(running, outputs, strict=True):
+        if proc.returncode != 0:
+            raise Failed("rewriting URLs inside MariaDB failed: "
+                         + err.decode(errors="replace")[-1500:])
+        lines = out.decode().splitlines()
+        updated.update((lines[i], int(lines[i + 1])) for i in range(0, len(lines) - 1, 2))
+    return updated
+
+
+def start_script(client: list[str], script: str) -> subprocess.Popen[bytes]:
+    """``client`` running ``script`` (from a file: nothing waits on a pipe to take it),
+    its rows as tab-separated lines on stdout."""
+    with tempfile.TemporaryFile() as source:
+        source.write(script.encode())
+        source.seek(0)
+        return subprocess.Popen([*client[:-1], "--batch", "--skip-column-names", client[-1]],
+                                stdin=source, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# The copy's session settings for rewriting rows in place: strict (a rewritten value that
+# no longer fits its column is an error, not a truncation), keys not re-checked (the rows
+# were checked in the source; ON UPDATE actions must not reach other tables).
+UPDATE_SESSION = ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO', "
+                  "foreign_key_checks = 0;\n")
+
+
+def replace_rows(database: str, tables: list[str], conditions: dict[str, str],
+                 pairs: list[list[str]], replacer: str, target: EnvironmentDatabase,
+                 client: list[str]) -> None:
+    """The rows of ``tables`` matching their condition, through the replacer and written
+    back over themselves by primary key."""
+    rewrite = subprocess.Popen([*target.as_user(), "python3", replacer,
+                                *[s for p in pairs for s in p]],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    load = subprocess.Popen(client, stdin=rewrite.stdout, stderr=subprocess.PIPE)
+    assert rewrite.stdin is not None and rewrite.stdout is not None
+    rewrite.stdout.close()
+    dump_argv = [*target.dump(), "--single-transaction", "--quick",
+                 "--skip-lock-tables", "--no-tablespaces", "--no-create-info",
+                 "--skip-triggers", "--replace", "--skip-disable-keys",
+                 "--skip-add-locks"]
+    failed = None
+    try:
+        for table in tables:
+            dump = subprocess.run([*dump_argv, f"--where={conditions[table]}", database,
+                                   table], stdout=rewrite.stdin, stderr=subprocess.PIPE,
+                                  check=False)
+            if dump.returncode != 0:
+                failed = (f"mysqldump of {table}'s rows with old URLs exited "
+                          f"{dump.returncode}: "
+                          f"{dump.stderr.decode(errors='replace')[-1500:]}")
+                break
+    finally:
+        rewrite.stdin.close()
+        rewrite_err = rewrite.stderr.read() if rewrite.stderr else b""
+        rewrite.wait()
+        load_err = load.communicate()[1]
+    if failed:
+        raise Failed(failed)
+    if rewrite.returncode != 0 or load.returncode != 0:
+        raise Failed(f"rewriting rows with old URLs failed (replacer exited "
+                     f"{rewrite.returncode}, mariadb {load.returncode}): "
+                     + (rewrite_err + load_err).decode(errors="replace")[-1500:])
 
 
 def after_copy(env: Env, counted: str, offset: int, quarantine: bool) -> None:

@@ -993,6 +993,51 @@ def parse_args(argv: list[str]) -> Options:
     return Options(pairs, stats, jobs)
 
 
+# -- the same rewrite inside MariaDB, for values that are not serialized ------------------
+
+URL_ONLY = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([A-Za-z0-9.-]+(?::[0-9]+)?)")
+# A value the replacer may read as serialized: broader than SERIALIZED (any leading
+# whitespace or control byte, any digit or none after the colon), so that what it leaves
+# out is certainly plain text. For MariaDB's REGEXP (PCRE), case-sensitive whatever the
+# column's collation.
+SQL_MAYBE_SERIALIZED = "(?-i)^[[:space:][:cntrl:]]*[asOCE]:"
+
+
+def sql_rewrites(pairs: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
+    """``(pattern, replacement)`` steps for MariaDB's ``REGEXP_REPLACE`` that, applied one
+    after the other to a stored value that is not serialized (does not match
+    ``SQL_MAYBE_SERIALIZED``), give exactly what this replacer writes for it; None where
+    that is not promised, and the replacer must do the rows.
+
+    Promised for pairs of ``scheme://host[:port]`` URLs with distinct old hosts, where no
+    old host is inside another pair's old host or inside any new URL. On plain text the
+    forms of such a pair are ``scheme://host``, ``//host`` and their JSON-escaped
+    spellings, none checked before, all ending with the host boundary: so each match of
+    ``//host`` or ``\\/\\/host`` gets the new host, and where the old scheme leads it,
+    the new scheme (the full form is the longest match there). Steps apply in turn, not
+    in one pass as the replacer does; the conditions above are what keep a later step from
+    matching what an earlier one wrote, or a boundary from seeing different bytes: a new
+    URL starts with the same kind of byte as the old one (a letter, ``/`` or ``\\``)."""
+    parsed = [(URL_ONLY.fullmatch(old), URL_ONLY.fullmatch(new)) for old, new in pairs]
+    if not parsed or any(o is None or n is None for o, n in parsed):
+        return None
+    hosts = [o.group(2) for o, _ in parsed if o is not None]
+    for i, host in enumerate(hosts):
+        if any(host in other for j, other in enumerate(hosts) if j != i) or \
+                any(host in new for _, new in pairs):
+            return None
+    steps: list[tuple[str, str]] = []
+    boundary = NOT_AFTER.decode()
+    for old, new in parsed:
+        assert old is not None and new is not None
+        host = re.escape(old.group(2)) + boundary
+        if old.group(1) != new.group(1):
+            steps.append((f"(?-i){re.escape(old.group(1))}(?=:(?://|\\\\/\\\\/){host})",
+                          new.group(1)))
+        steps.append((f"(?-i)(?<=//|\\\\/\\\\/){host}", new.group(2)))
+    return steps
+
+
 def _run(replacer: Replacer, jobs: int) -> list[int]:
     """Rewrite stdin to stdout; each process's peak RSS in KiB."""
     if jobs > 1 and hasattr(os, "fork"):

@@ -5,6 +5,8 @@ baseline (the source's protected tables and paths at clone time) recorded."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 
 from pressluft_core.clock import new_id
@@ -80,6 +82,23 @@ def record_drift_check(ctx: JobContext, env: Environment, status: str,
     return check_id
 
 
+async def _baseline_and_copy(ctx: JobContext) -> None:
+    """The drift baseline is read from the source while the copy is made, not before it:
+    both only read the source, and the copy's own snapshot of it (one instant under its
+    table lock) is as near to the baseline's reading as it was when the baseline came
+    first. A failed copy cancels a baseline still being read; one already recorded stays,
+    as it did before, and a retry records a newer one."""
+    baseline = asyncio.create_task(_baseline(ctx))
+    try:
+        await _copy(ctx)
+    except BaseException:
+        baseline.cancel()
+        with contextlib.suppress(asyncio.CancelledError, JobFailure):
+            await baseline
+        raise
+    await baseline
+
+
 async def _copy(ctx: JobContext) -> None:
     env, source = common.environment(ctx), _source(ctx)
     release_id, name = common.planned_release(ctx)
@@ -120,8 +139,8 @@ async def _copy_across(ctx: JobContext, env: Environment, source: Environment,
 ENV_CREATE = job_type(
     "env_create",
     ("prepare user, PHP-FPM pool, database and nginx", _prepare),
-    ("record the drift baseline", _baseline),
-    ("copy code, uploads and database (URLs rewritten)", _copy),
+    ("copy code, uploads and database (URLs rewritten), record the drift baseline",
+     _baseline_and_copy),
     ("switch current to the release", common.switch_step),
     ("health check", health_step),
     running_status="cloning",
