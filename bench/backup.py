@@ -44,23 +44,20 @@ the node's CPU count and load average, to tell a busy node's figures.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench._report import report
+from bench._s3 import ACCESS_KEY, SECRET_KEY, S3Server, empty_bucket, s3_server, use_storage
 from bench._stack import NODE, Stack, real_stack, sshd
 from bench.clone import database_bytes, fill_database, fill_uploads, settle, tree_size, uploads_dir
 from pressluft_core.jobs.handlers.envctl import node_names
@@ -68,7 +65,6 @@ from pressluft_core.models import Backup, Environment
 from pressluft_core.remote.keys import ensure_control_key
 
 SITE = "bench"
-ACCESS_KEY, SECRET_KEY = "bench-access-key", "bench-secret-key"
 # Peak RSS from the kernel's own accounting of the process (VmHWM; getrusage's ru_maxrss
 # would also count the forked parent's pages from before exec), as
 # tests/wordpress/test_backup_e2e.py measures it.
@@ -119,87 +115,6 @@ PHASES = (("backup ", "size estimate (backup-estimate over SSH)"),
           ("backup stream complete", "tar | zstd -T0 streamed over SSH into the multipart "
                                      "upload (SHA-256)"),
           ("backup ", "last parts sent, multipart upload completed, row written"))
-
-
-# -- the S3 server ------------------------------------------------------------------------
-
-@dataclass
-class S3Server:
-    endpoint_url: str
-    process: subprocess.Popen[bytes]
-
-    def client(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1",
-                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
-
-    def new_bucket(self) -> str:
-        name = f"plbench-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
-        return name
-
-    def rss_mib(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """moto's server mode in a process of its own on a loopback port (as tests/s3server.py
-    starts it), stopped when the block ends."""
-    port = _free_port()
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        yield S3Server(f"http://127.0.0.1:{port}", process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def use_storage(stack: Stack, server: S3Server) -> str:
-    """Point the installation's backup storage at a new bucket of ``server``."""
-    bucket = server.new_bucket()
-    for key, value in (("s3_endpoint_url", server.endpoint_url), ("s3_bucket", bucket),
-                       ("s3_access_key_id", ACCESS_KEY), ("s3_secret_access_key", SECRET_KEY)):
-        stack.core.settings.set(stack.token, key, value)
-    return bucket
-
-
-def empty_bucket(server: S3Server, bucket: str) -> None:
-    """moto holds objects in memory: every run's objects go right after it is measured."""
-    s3 = server.client()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            s3.delete_object(Bucket=bucket, Key=item["Key"])
-    for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
-        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"],
-                                  UploadId=upload["UploadId"])
 
 
 # -- Pressluft's backup, in a CLI process of its own -------------------------------------

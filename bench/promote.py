@@ -74,8 +74,8 @@ from pathlib import Path
 
 from bench import _wpdump
 from bench._report import report
+from bench._s3 import empty_bucket, s3_server, use_storage
 from bench._stack import NODE, JobRun, Stack, real_stack
-from bench.backup import empty_bucket, s3_server, use_storage
 from bench.clone import PLUGIN_TABLES, dump_url, mysql, settle
 from pressluft_core.jobs.handlers.envctl import canonical_url, node_names
 from pressluft_core.models import Environment

@@ -20,7 +20,7 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
 from pressluft_core.jobs.handlers.backup import _backup, stage_backup, swap_in, verify_checksum
-from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.handlers.certificates import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.jobs.scheduler import PeriodicJob, hourly, periodic
 from pressluft_core.models import Backup, Environment, Job, Node

@@ -22,7 +22,7 @@ from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
-from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.handlers.certificates import ensure_preview_certificate
 from pressluft_core.jobs.outcome import classify
 from pressluft_core.jobs.registry import StepFunction, job_type
 from pressluft_core.models import Domain, Environment, Node, Release

@@ -17,9 +17,9 @@ from pressluft_core.db import write_transaction
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
+from pressluft_core.jobs.handlers.certificates import ensure_preview_certificate
 from pressluft_core.jobs.handlers.domains import (
     configure,
-    ensure_preview_certificate,
     health_at,
     prepare_url,
     serving,

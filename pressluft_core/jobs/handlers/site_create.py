@@ -11,7 +11,7 @@ import secrets
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
-from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.handlers.certificates import ensure_preview_certificate
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.services.settings import effective_value
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.handlers import envctl as common
-from pressluft_core.jobs.handlers.domains import ensure_preview_certificate
+from pressluft_core.jobs.handlers.certificates import ensure_preview_certificate
 from pressluft_core.jobs.handlers.site_create import health_step
 from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Release
