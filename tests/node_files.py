@@ -1,17 +1,8 @@
-"""The node-side scripts (``pressluft_core/node/*.py``) loaded as modules, so their rules
-can be tested on files and strings here without a node."""
+"""The node package (``pressluft_core/node/ctl``) as the tests run it: its zipapp, built
+and written once, named as on a node. Its rules are tested by importing its modules."""
 
 from __future__ import annotations
 
-import importlib.util
-from types import ModuleType
+from pressluft_core.node.bundle import command, local_copy
 
-from pressluft_core.jobs.handlers.envctl import NODE_DIR
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, NODE_DIR / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+__all__ = ["command", "local_copy"]
