@@ -59,12 +59,19 @@ def systemd() -> bool:
     return Path("/run/systemd/system").is_dir()
 
 
-def reload_php_fpm() -> None:
+def tested_php_fpm() -> tuple[str, str]:
+    """:func:`php_fpm`, its configuration tested first: a reload must not take down a
+    working pool for a broken file."""
     binary, version = php_fpm()
     test = run([binary, "-t"], check=False)
     if test.returncode != 0:
         raise Failed("php-fpm configuration test failed: "
                      + test.stderr.decode(errors="replace")[-1000:])
+    return binary, version
+
+
+def reload_php_fpm() -> None:
+    binary, version = tested_php_fpm()
     if systemd():
         run(["systemctl", "reload-or-restart", f"php{version}-fpm"])
         return
@@ -167,3 +174,59 @@ def node_command(tool: str) -> list[str]:
     copy never has its archive replaced under it."""
     archive = node_archive()
     return ["python3", install_lib(archive, os.path.basename(archive)), tool]
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+def need(data: dict, key: str, pattern: re.Pattern[str]) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise Refused(f"{key} {value!r} is not valid")
+    return value
+
+
+class Placement:
+    """Where an environment lives on this node and the PHP-FPM pool that serves it, from
+    the names every environment command gets (``sites_root``, ``site_id``,
+    ``environment_id``, ``user``), each checked before any use: envctl's ``Env`` and
+    domainctl's ``Target`` start from it."""
+
+    def __init__(self, data: dict) -> None:
+        root = data.get("sites_root")
+        if not isinstance(root, str) or not re.fullmatch(r"/[A-Za-z0-9/._-]*", root) \
+                or ".." in root.split("/") or root.rstrip("/") == "":
+            raise Refused(f"sites_root {root!r} is not valid")
+        self.site_id = need(data, "site_id", ID_RE)
+        self.env_id = need(data, "environment_id", ID_RE)
+        self.user = need(data, "user", NAME_RE)
+        self.dir = Path(root.rstrip("/")) / self.site_id / self.env_id
+        self.current = self.dir / "current"
+        self.pool_name = f"pressluft-{self.user}"
+        self.socket = f"/run/php/{self.pool_name}.sock"
+
+
+def wordpress_locations(root: str, socket_path: str, log_name: str, extra: str = "") -> str:
+    """The part of a server block that serves WordPress from ``root`` (envctl's preview
+    block, domainctl's domain blocks): ``extra`` lines go after the logs."""
+    return f"""    root {root};
+    index index.php;
+    client_max_body_size 64m;
+    access_log /var/log/nginx/{log_name}.access.log;
+    error_log /var/log/nginx/{log_name}.error.log;
+{extra}
+    location = /wp-config.php {{ deny all; }}
+    location ~ /\\.(?!well-known/) {{ deny all; }}
+    # Uploads are data: nothing under them ever runs as PHP.
+    location ~* ^/wp-content/uploads/.*\\.(php[0-9]?|phtml|phar|pht)(/|$) {{ deny all; }}
+
+    location / {{
+        try_files $uri $uri/ /index.php?$args;
+    }}
+    location ~ \\.php$ {{
+        try_files $uri =404;
+        include fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
+        fastcgi_param DOCUMENT_ROOT $realpath_root;
+        fastcgi_pass unix:{socket_path};
+    }}
+"""

@@ -97,6 +97,20 @@ def certbot_base(data: dict, name: str) -> tuple[list[str], dict[str, str], str]
     return argv, env, url
 
 
+def certbot(argv: list[str], env: dict[str, str], seconds: int, what: str, name: str,
+            url: str) -> None:
+    """Run certbot for ``what``; Failed with its own reason unless certificate ``name``
+    is there afterwards."""
+    try:
+        proc = run(argv, check=False, timeout=seconds, env=env)
+    except subprocess.TimeoutExpired:
+        raise Failed(f"certbot did not finish within {seconds} s for {what}") from None
+    output = (proc.stdout + proc.stderr).decode(errors="replace")
+    if proc.returncode != 0 or not has_cert(name):
+        raise Failed(f"certbot could not get a certificate for {what} from {url}: "
+                     f"{certbot_problem(output)}")
+
+
 def cmd_issue(data: dict) -> dict:
     host = hostname(data.get("hostname"))
     argv, env, url = certbot_base(data, host)
@@ -104,14 +118,7 @@ def cmd_issue(data: dict) -> dict:
     argv += ["--webroot", "-w", ACME_ROOT, "-d", host]
     before = not_after(host) if has_cert(host) else None
     say(f"requesting a certificate for {host} from {url} (HTTP-01, webroot {ACME_ROOT})")
-    try:
-        proc = run(argv, check=False, timeout=600, env=env)
-    except subprocess.TimeoutExpired:
-        raise Failed(f"certbot did not finish within 600 s for {host}") from None
-    output = (proc.stdout + proc.stderr).decode(errors="replace")
-    if proc.returncode != 0 or not has_cert(host):
-        raise Failed(f"certbot could not get a certificate for {host} from {url}: "
-                     f"{certbot_problem(output)}")
+    certbot(argv, env, 600, host, host, url)
     expires = not_after(host)
     issued = before is None or expires != before or "--force-renewal" in argv
     say(f"certificate for {host} {'issued' if issued else 'already valid'}, expires {expires}")
@@ -169,14 +176,7 @@ def cmd_issue_wildcard(data: dict) -> dict:
             os.chmod(ini, 0o600)
             argv += [f"--dns-{provider}", f"--dns-{provider}-credentials", str(ini)]
         say(f"requesting a certificate for *.{domain} from {url} (DNS-01 via {provider})")
-        try:
-            proc = run(argv, check=False, timeout=900, env=env)
-        except subprocess.TimeoutExpired:
-            raise Failed(f"certbot did not finish within 900 s for *.{domain}") from None
-    output = (proc.stdout + proc.stderr).decode(errors="replace")
-    if proc.returncode != 0 or not has_cert(name):
-        raise Failed(f"certbot could not get a certificate for *.{domain} from {url}: "
-                     f"{certbot_problem(output)}")
+        certbot(argv, env, 900, f"*.{domain}", name, url)
     expires = not_after(name)
     say(f"certificate {name} for *.{domain}: expires {expires}")
     return {"cert_name": name, "not_after": expires, "issued": True,

@@ -5,22 +5,22 @@ put back when nginx refuses it), the TLS default server and the PHP-FPM reload.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from pathlib import Path
 
 from .._common import (
     ACME_SNIPPET,
-    ID_RE,
-    NAME_RE,
     Failed,
+    Placement,
     Refused,
     listens,
     reload_nginx,
     run,
     say,
     systemd,
+    tested_php_fpm,
+    wordpress_locations,
     write_if_changed,
 )
 from .names import (
@@ -41,14 +41,7 @@ def cmd_reload_php(data: dict) -> dict:
     so opcache would serve the old WP_HOME until it revalidates (2 s by default, never
     with ``opcache.validate_timestamps=0``). Provisioning sets ``process_control_timeout``
     so requests in flight finish first."""
-    binaries = sorted(Path("/usr/sbin").glob("php-fpm[0-9]*"))
-    if not binaries:
-        raise Failed("php-fpm is not installed: run node provision first")
-    binary, version = str(binaries[0]), binaries[0].name[len("php-fpm"):]
-    test = run([binary, "-t"], check=False)
-    if test.returncode != 0:
-        raise Failed("php-fpm configuration test failed: "
-                     + test.stderr.decode(errors="replace")[-1000:])
+    _, version = tested_php_fpm()
     if systemd():
         run(["systemctl", "reload", f"php{version}-fpm"])
     else:
@@ -87,51 +80,11 @@ def ensure_tls_default_server() -> None:
             raise
 
 
-def wordpress_locations(root: str, socket_path: str, log_name: str) -> str:
-    return f"""    root {root};
-    index index.php;
-    client_max_body_size 64m;
-    access_log /var/log/nginx/{log_name}.access.log;
-    error_log /var/log/nginx/{log_name}.error.log;
-
-    location = /wp-config.php {{ deny all; }}
-    location ~ /\\.(?!well-known/) {{ deny all; }}
-    # Uploads are data: nothing under them ever runs as PHP.
-    location ~* ^/wp-content/uploads/.*\\.(php[0-9]?|phtml|phar|pht)(/|$) {{ deny all; }}
-
-    location / {{
-        try_files $uri $uri/ /index.php?$args;
-    }}
-    location ~ \\.php$ {{
-        try_files $uri =404;
-        include fastcgi_params;
-        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
-        fastcgi_param DOCUMENT_ROOT $realpath_root;
-        fastcgi_pass unix:{socket_path};
-    }}
-"""
-
-
-class Target:
-    """The environment the domains belong to (names checked like envctl does)."""
+class Target(Placement):
+    """The environment the domains belong to (names checked as envctl checks them)."""
 
     def __init__(self, data: dict) -> None:
-        def need(key: str, pattern: re.Pattern[str]) -> str:
-            value = data.get(key)
-            if not isinstance(value, str) or not pattern.fullmatch(value):
-                raise Refused(f"{key} {value!r} is not valid")
-            return value
-
-        root = data.get("sites_root")
-        if not isinstance(root, str) or not re.fullmatch(r"/[A-Za-z0-9/._-]*", root) \
-                or ".." in root.split("/") or root.rstrip("/") == "":
-            raise Refused(f"sites_root {root!r} is not valid")
-        self.site_id = need("site_id", ID_RE)
-        self.env_id = need("environment_id", ID_RE)
-        self.user = need("user", NAME_RE)
-        self.current = Path(root.rstrip("/")) / self.site_id / self.env_id / "current"
-        self.pool_name = f"pressluft-{self.user}"
-        self.socket = f"/run/php/{self.pool_name}.sock"
+        super().__init__(data)
         # Sorts before envctl's pressluft-<user>.conf ('-' < '.').
         self.file = SITES_AVAILABLE / f"{self.pool_name}-domains.conf"
         self.link = SITES_ENABLED / self.file.name

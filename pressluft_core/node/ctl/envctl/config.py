@@ -8,7 +8,7 @@ import re
 import secrets
 from pathlib import Path
 
-from .._common import ACME_SNIPPET, Failed, Refused, listens, write_if_changed
+from .._common import ACME_SNIPPET, Failed, Refused, listens, wordpress_locations, write_if_changed
 from .env import PREFIX_RE, Env
 
 # -- WordPress config -------------------------------------------------------------------
@@ -111,28 +111,7 @@ def nginx_config(env: Env, noindex: bool) -> str:
     the wildcard certificate — on 443, port 80 then only answering ACME challenges and
     redirecting to https."""
     robots = '    add_header X-Robots-Tag "noindex, nofollow" always;\n' if noindex else ""
-    wordpress = f"""    root {env.current};
-    index index.php;
-    client_max_body_size 64m;
-    access_log /var/log/nginx/{env.pool_name}.access.log;
-    error_log /var/log/nginx/{env.pool_name}.error.log;
-{robots}
-    location = /wp-config.php {{ deny all; }}
-    location ~ /\\.(?!well-known/) {{ deny all; }}
-    # Uploads are data: nothing under them ever runs as PHP.
-    location ~* ^/wp-content/uploads/.*\\.(php[0-9]?|phtml|phar|pht)(/|$) {{ deny all; }}
-
-    location / {{
-        try_files $uri $uri/ /index.php?$args;
-    }}
-    location ~ \\.php$ {{
-        try_files $uri =404;
-        include fastcgi_params;
-        fastcgi_param SCRIPT_FILENAME $realpath_root$fastcgi_script_name;
-        fastcgi_param DOCUMENT_ROOT $realpath_root;
-        fastcgi_pass unix:{env.socket};
-    }}
-"""
+    wordpress = wordpress_locations(str(env.current), env.socket, env.pool_name, robots)
     head = f"# Managed by Pressluft: environment {env.env_id}\n"
     if env.tls_cert is None:
         return (f"{head}server {{\n{listens(80)}    server_name {env.server_name};\n"

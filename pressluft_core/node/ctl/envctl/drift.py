@@ -11,6 +11,7 @@ from pathlib import Path
 from .._common import Refused, mysql, say
 from .config import table_prefix
 from .env import Env, _tables
+from .files import files_under
 
 # Rows of wp_options that change on their own (WordPress noise): left out of the options
 # checksum so "changed since the clone" means a person or a plugin changed a setting.
@@ -39,22 +40,17 @@ def file_manifest(root: Path, known: dict) -> dict:
     manifest: dict[str, list] = {}
     if not root.is_dir():
         return manifest
-    for base, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
-            full = os.path.join(base, name)
-            stat = os.lstat(full)
-            rel = os.path.relpath(full, root)
-            before = known.get(rel)
-            if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
-                manifest[rel] = before
-                continue
-            digest = hashlib.sha256()
-            if not os.path.islink(full):
-                with open(full, "rb") as handle:
-                    while chunk := handle.read(1 << 20):
-                        digest.update(chunk)
-            manifest[rel] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
+    for rel, full, stat in files_under(root):
+        before = known.get(rel)
+        if before and before[0] == stat.st_size and before[1] == stat.st_mtime_ns:
+            manifest[rel] = before
+            continue
+        digest = hashlib.sha256()
+        if not os.path.islink(full):
+            with open(full, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+        manifest[rel] = [stat.st_size, stat.st_mtime_ns, digest.hexdigest()]
     return manifest
 
 

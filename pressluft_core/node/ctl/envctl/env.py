@@ -10,7 +10,17 @@ import re
 import tempfile
 from pathlib import Path
 
-from .._common import HOST_RE, ID_RE, NAME_RE, Failed, Refused, mysql, run, sql_string
+from .._common import (
+    HOST_RE,
+    NAME_RE,
+    Failed,
+    Placement,
+    Refused,
+    mysql,
+    need,
+    run,
+    sql_string,
+)
 
 RELEASE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
 
@@ -23,25 +33,13 @@ AUTO_INCREMENT_OFFSET_DEFAULT = 10_000_000
 
 # -- inputs -------------------------------------------------------------------------------
 
-class Env:
+class Env(Placement):
     """One environment's names and paths, each checked before any use."""
 
     def __init__(self, data: dict) -> None:
-        def need(key: str, pattern: re.Pattern[str]) -> str:
-            value = data.get(key)
-            if not isinstance(value, str) or not pattern.fullmatch(value):
-                raise Refused(f"{key} {value!r} is not valid")
-            return value
-
-        root = data.get("sites_root")
-        if not isinstance(root, str) or not re.fullmatch(r"/[A-Za-z0-9/._-]*", root) \
-                or ".." in root.split("/") or root.rstrip("/") == "":
-            raise Refused(f"sites_root {root!r} is not valid")
-        self.site_id = need("site_id", ID_RE)
-        self.env_id = need("environment_id", ID_RE)
-        self.user = need("user", NAME_RE)
-        self.db_name = need("db_name", NAME_RE)
-        self.server_name = need("server_name", HOST_RE)
+        super().__init__(data)
+        self.db_name = need(data, "db_name", NAME_RE)
+        self.server_name = need(data, "server_name", HOST_RE)
         # The wildcard certificate (``wildcard.<preview domain>``) of an https preview URL:
         # the preview server block serves https with it when its name is under that domain.
         cert = data.get("tls_cert") or None
@@ -55,12 +53,8 @@ class Env:
         if not isinstance(self.url, str) or not re.fullmatch(
                 r"https?://" + HOST_RE.pattern + r"(:[0-9]{1,5})?", self.url):
             raise Refused(f"url {self.url!r} is not valid")
-        self.dir = Path(root.rstrip("/")) / self.site_id / self.env_id
         self.shared = self.dir / "shared"
         self.releases = self.dir / "releases"
-        self.current = self.dir / "current"
-        self.pool_name = f"pressluft-{self.user}"
-        self.socket = f"/run/php/{self.pool_name}.sock"
         self.nginx_file = Path(f"/etc/nginx/sites-available/{self.pool_name}.conf")
         self.nginx_link = Path(f"/etc/nginx/sites-enabled/{self.pool_name}.conf")
 

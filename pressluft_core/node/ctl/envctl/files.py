@@ -10,6 +10,7 @@ import re
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._common import Refused, run
@@ -89,21 +90,27 @@ def safe_extract(archive: Path, dest: Path) -> None:
         archive.unlink()
 
 
+def files_under(root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
+    """(path relative to ``root``, full path, lstat) of every file under ``root``, in one
+    order whatever the file system's (a digest over them must not change by itself)."""
+    for base, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(base, name)
+            stat = os.lstat(full)
+            yield os.path.relpath(full, root), full, stat
+
+
 def tree_digest(path: Path) -> dict:
     """Count, bytes and a digest over (path, size, mtime) of every file under ``path``."""
     digest = hashlib.sha256()
     files = size = 0
     if path.is_dir():
-        for base, dirs, names in os.walk(path):
-            dirs.sort()
-            for name in sorted(names):
-                full = os.path.join(base, name)
-                stat = os.lstat(full)
-                rel = os.path.relpath(full, path)
-                digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(
-                    errors="surrogateescape"))
-                files += 1
-                size += stat.st_size
+        for rel, _, stat in files_under(path):
+            digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(
+                errors="surrogateescape"))
+            files += 1
+            size += stat.st_size
     return {"files": files, "bytes": size, "sha256": digest.hexdigest()}
 
 
