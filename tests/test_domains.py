@@ -307,7 +307,7 @@ def test_the_dns_resolver_setting(core, token, value, ok) -> None:  # type: igno
         assert refused.value.field == "dns_resolver"
 
 
-# -- domainctl.py: DNS ------------------------------------------------------------------------
+# -- domainctl: DNS ------------------------------------------------------------------------
 
 def _name(name: str) -> bytes:
     return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
@@ -444,7 +444,7 @@ def test_bad_resolvers_are_refused(value) -> None:  # type: ignore[no-untyped-de
         dnsclient.parse_resolver(value)
 
 
-# -- domainctl.py: nginx, certbot --------------------------------------------------------------
+# -- domainctl: nginx, certbot --------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["shop.example.com;", "shop", "../etc.example", "a b.com",
                                    "Shop.example.com", "-x.example.com", "x.example.com\n",
@@ -526,11 +526,11 @@ def test_the_wp_config_flags_are_read_back(tmp_path: Path) -> None:
 def test_domainctl_exit_codes_and_result_line(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
     monkeypatch.setattr(cli.sys, "stdin", _Stdin('{"hostname": "x;y"}'))
-    assert cli.main(["domainctl.py", "check-dns"]) == 2
+    assert cli.main(["domainctl", "check-dns"]) == 2
     assert "domainctl: hostname 'x;y' is not a valid host name" in capsys.readouterr().err
-    assert cli.main(["domainctl.py", "nope"]) == 2
+    assert cli.main(["domainctl", "nope"]) == 2
     monkeypatch.setattr(cli.sys, "stdin", _Stdin(json.dumps({"hostnames": []})))
-    assert cli.main(["domainctl.py", "expiry"]) == 0
+    assert cli.main(["domainctl", "expiry"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == 'result: {"certificates": {}}'
 
 
