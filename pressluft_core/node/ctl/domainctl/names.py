@@ -13,8 +13,6 @@ LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 HOSTNAME_RE = re.compile(rf"(?=.{{1,253}}$){LABEL}(?:\.{LABEL})+")
 URL_RE = re.compile(rf"https?://{LABEL}(?:\.{LABEL})*(?::[0-9]{{1,5}})?")
 ACME_ROOT = "/var/www/acme-challenge"
-
-
 LETSENCRYPT = Path("/etc/letsencrypt")
 RENEW_HOOK = LETSENCRYPT / "renewal-hooks" / "deploy" / "pressluft-reload-nginx"
 SITES_AVAILABLE = Path("/etc/nginx/sites-available")

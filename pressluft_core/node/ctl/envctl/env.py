@@ -23,11 +23,7 @@ from .._common import (
 )
 
 RELEASE_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
-
-
 PREFIX_RE = re.compile(r"[A-Za-z0-9_]{1,20}")
-
-
 AUTO_INCREMENT_OFFSET_DEFAULT = 10_000_000
 
 

@@ -23,8 +23,6 @@ from .restore import MAX_UNPACKED_BYTES, SOURCE_URL_RE, decompressor, stage_arch
 IMPORT_ROOT = Path("/var/tmp/pressluft-import")
 MAX_IMPORT_BYTES = 20 * 1024 ** 3
 MAX_IMPORT_MEMBERS = 2_000_000
-
-
 OPTIONS_TABLE = re.compile(rb"CREATE TABLE `([A-Za-z0-9_]*)options`")
 SITEURL = re.compile(rb"'(?:siteurl|home)','(https?://[^'\\]+)'")
 
