@@ -3,7 +3,6 @@ portable to the nodes' Python, and checked against PHP's own unserialize()."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import os
@@ -17,7 +16,7 @@ import pytest
 
 import pressluft_core.wordpress.search_replace as sr
 from bench._wpdump import NEW_URL, OLD_URL, generate
-from pressluft_core.node.bundle import SOURCE, local_copy
+from pressluft_core.node.bundle import local_copy
 from tests.wordpress.helpers import insert, ser, strings, unser, values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,18 +79,6 @@ def test_cli_output_closed_early_exits_1(tmp_path: Path) -> None:
 
 
 # Portability -------------------------------------------------------------------------
-
-def test_the_node_package_is_stdlib_only_with_python_3_9_syntax() -> None:
-    """Every file of the node package (the replacer among them): nodes run it with their
-    own ``python3``; relative imports (level > 0) stay inside the package."""
-    for path in sorted(SOURCE.rglob("*.py")):
-        tree = ast.parse(path.read_text(), str(path), feature_version=(3, 9))
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                    if isinstance(node, ast.Import) for alias in node.names}
-        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                     if isinstance(node, ast.ImportFrom) and node.module and not node.level}
-        assert imported <= set(sys.stdlib_module_names) | {"__future__"}, (path, imported)
-
 
 def test_same_output_on_python_3_9_when_available(tmp_path: Path) -> None:
     py39 = shutil.which("python3.9")
