@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,10 +26,11 @@ import asyncssh
 from bench import _services
 from pressluft_core.app import Pressluft
 from pressluft_core.jobs.events import BUS, JobEvent, JobOutput
-from pressluft_core.jobs.handlers.envctl import NODE_DIR, env_inputs
+from pressluft_core.jobs.handlers.envctl import env_inputs
 from pressluft_core.jobs.logs import log_path
 from pressluft_core.jobs.worker import Worker, WorkerSettings
 from pressluft_core.models import Environment, Job
+from pressluft_core.node.bundle import command as node_command
 from pressluft_core.remote.keys import ensure_control_key, key_line
 
 WP_SOURCE = os.environ.get("PRESSLUFT_TEST_WP_DIR", "/opt/pressluft-test/wordpress")
@@ -142,7 +142,7 @@ class Stack:
 
 def remove_from_node(env: Environment) -> None:
     """Undo an environment on this machine: its user, pool, database, nginx block, files."""
-    subprocess.run([sys.executable, str(NODE_DIR / "envctl.py"), "remove"],
+    subprocess.run([*node_command("envctl"), "remove"],
                    input=json.dumps(env_inputs(env)).encode(), capture_output=True,
                    check=False)
 

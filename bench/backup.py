@@ -16,7 +16,7 @@ WordPress's ``YYYY/MM`` layout, so no layer can compress them).
 Timed, ``--repeat`` rounds, the two alternating (who goes first swaps every round), the
 fastest of each counting; dirty pages are written back before each (``sync``):
 - Pressluft: ``pressluft backup create bench production --wait`` in a process of its own
-  (the CLI runs the job in-process: a worker, SSH to the node, ``envctl.py backup-stream``,
+  (the CLI runs the job in-process: a worker, SSH to the node, ``envctl backup-stream``,
   the S3 multipart upload with SHA-256), which reports its peak RSS (``VmHWM``) when the
   job has ended. Time: from spawning that process to its exit, so it includes the
   interpreter's start and imports (~0.5 s), opening the installation, enqueueing, the SSH

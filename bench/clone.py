@@ -7,7 +7,7 @@ same run, from the same data.
 Needs root and this machine's stack (sshd on loopback, MariaDB, nginx, PHP-FPM, WordPress
 files at ``/opt/pressluft-test/wordpress``, as scripts/test sets them up): the node is this
 machine, reached over the real sshd, so the job pays for everything a real clone pays for
-(SSH, sudo, the node-side ``envctl.py``, the worker's bookkeeping).
+(SSH, sudo, the node-side envctl, the worker's bookkeeping).
 
 Setup (not timed): one site is created and its production environment filled with
 - a WordPress-like database: a ``bench/_wpdump.py`` dump of ``--db-mb`` MB, loaded into

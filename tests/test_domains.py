@@ -1,12 +1,11 @@
 """Domains without a node: the service's checks and rows, the expiry watch with an injected
-clock, and the pure parts of the node-side ``domainctl.py`` (DNS client against a local UDP
+clock, and the pure parts of the node-side ``domainctl`` (DNS client against a local UDP
 server, resolver syntax, the nginx file it writes, certbot's error lines). End to end with
 certbot, pebble and nginx: tests/wordpress/test_domains_e2e.py."""
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import socket
 import struct
@@ -21,15 +20,11 @@ from pressluft_core.errors import NotFoundError, StateError, ValidationError
 from pressluft_core.jobs.handlers.domains import dns_problem
 from pressluft_core.jobs.handlers.envctl import canonical_url
 from pressluft_core.models import AuditLog, Domain, Environment, Job, Node, Release, Site
+from pressluft_core.node.ctl import _common
+from pressluft_core.node.ctl.domainctl import certs, cli, names, nginx, urls
+from pressluft_core.node.ctl.domainctl import dns as dnsclient
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.jobs.test_remote_jobs import run_job
-
-DOMAINCTL_PATH = Path(__file__).resolve().parents[1] / "pressluft_core" / "node" / "domainctl.py"
-spec = importlib.util.spec_from_file_location("domainctl", DOMAINCTL_PATH)
-assert spec and spec.loader
-domainctl = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(domainctl)
-
 
 # -- service ----------------------------------------------------------------------------------
 
@@ -282,8 +277,8 @@ def test_wildcard_credentials_are_checked_before_certbot_runs() -> None:
             ("Cloud flare", {}, "provider"),
             ("cloudflare", {"api_token": "a\nb"}, "one-line"),
             ("cloudflare", {"API-Token": "x"}, "lower-case")):
-        with pytest.raises(domainctl.Refused, match=why):
-            domainctl.cmd_issue_wildcard({**base, "provider": provider,
+        with pytest.raises(_common.Refused, match=why):
+            certs.cmd_issue_wildcard({**base, "provider": provider,
                                           "credentials": credentials})
 
 
@@ -312,7 +307,7 @@ def test_the_dns_resolver_setting(core, token, value, ok) -> None:  # type: igno
         assert refused.value.field == "dns_resolver"
 
 
-# -- domainctl.py: DNS ------------------------------------------------------------------------
+# -- domainctl: DNS ------------------------------------------------------------------------
 
 def _name(name: str) -> bytes:
     return b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
@@ -407,21 +402,21 @@ def dns() -> Iterator[FakeDNS]:
 
 def test_dns_client_reads_a_records_cnames_and_rcodes(dns: FakeDNS) -> None:
     server = ("127.0.0.1", dns.port)
-    assert domainctl.resolve_a("shop.example.com", server) == ["203.0.113.5"]
-    assert domainctl.resolve_a("two.example.com", server) == ["192.0.2.1", "203.0.113.5"]
-    assert domainctl.resolve_a("www.example.com", server) == ["203.0.113.5"]
+    assert dnsclient.resolve_a("shop.example.com", server) == ["203.0.113.5"]
+    assert dnsclient.resolve_a("two.example.com", server) == ["192.0.2.1", "203.0.113.5"]
+    assert dnsclient.resolve_a("www.example.com", server) == ["203.0.113.5"]
     # A CNAME whose target the resolver did not resolve: asked for in a second query.
-    assert domainctl.resolve_a("alias.example.com", server) == ["198.51.100.7"]
+    assert dnsclient.resolve_a("alias.example.com", server) == ["198.51.100.7"]
     assert dns.queries[-2:] == ["alias.example.com", "edge.example.net"]
-    assert domainctl.resolve_a("nothing.example.com", server) == []
-    with pytest.raises(domainctl.Failed, match="SERVFAIL"):
-        domainctl.resolve_a("broken.example.com", server)
+    assert dnsclient.resolve_a("nothing.example.com", server) == []
+    with pytest.raises(_common.Failed, match="SERVFAIL"):
+        dnsclient.resolve_a("broken.example.com", server)
 
 
 def test_a_truncated_answer_is_asked_again_over_tcp() -> None:
     server = FakeDNS({"big.example.com": [("A", "203.0.113.9")]}, truncate=True)
     try:
-        assert domainctl.resolve_a("big.example.com", ("127.0.0.1", server.port)) == \
+        assert dnsclient.resolve_a("big.example.com", ("127.0.0.1", server.port)) == \
             ["203.0.113.9"]
     finally:
         server.stop()
@@ -430,8 +425,8 @@ def test_a_truncated_answer_is_asked_again_over_tcp() -> None:
 def test_a_silent_resolver_fails_with_a_sentence() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
-        with pytest.raises(domainctl.Failed, match="did not answer"):
-            domainctl.dns_query("x.example.com", silent.getsockname(), timeout=0.05)
+        with pytest.raises(_common.Failed, match="did not answer"):
+            dnsclient.dns_query("x.example.com", silent.getsockname(), timeout=0.05)
 
 
 @pytest.mark.parametrize(("value", "parsed"), [
@@ -440,23 +435,23 @@ def test_a_silent_resolver_fails_with_a_sentence() -> None:
     ("2001:db8::1", ("2001:db8::1", 53)),
 ])
 def test_resolver_syntax(value, parsed) -> None:  # type: ignore[no-untyped-def]
-    assert domainctl.parse_resolver(value) == parsed
+    assert dnsclient.parse_resolver(value) == parsed
 
 
 @pytest.mark.parametrize("value", ["dns.example.com", "1.2.3.4:x", "1.2.3.4:53 -x", 53])
 def test_bad_resolvers_are_refused(value) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(domainctl.Refused):
-        domainctl.parse_resolver(value)
+    with pytest.raises(_common.Refused):
+        dnsclient.parse_resolver(value)
 
 
-# -- domainctl.py: nginx, certbot --------------------------------------------------------------
+# -- domainctl: nginx, certbot --------------------------------------------------------------
 
 @pytest.mark.parametrize("value", ["shop.example.com;", "shop", "../etc.example", "a b.com",
                                    "Shop.example.com", "-x.example.com", "x.example.com\n",
                                    "x.example.com}", ""])
 def test_domainctl_refuses_host_names_that_could_escape_their_place(value) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(domainctl.Refused):
-        domainctl.hostname(value)
+    with pytest.raises(_common.Refused):
+        names.hostname(value)
 
 
 TARGET = {"sites_root": "/var/www/sites", "site_id": "11111111-1111-4111-8111-111111111111",
@@ -464,9 +459,9 @@ TARGET = {"sites_root": "/var/www/sites", "site_id": "11111111-1111-4111-8111-11
 
 
 def test_nginx_file_serves_the_primary_and_redirects_the_others(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(domainctl, "has_cert", lambda host: host != "new.example.com")
-    target = domainctl.Target(TARGET)
-    text = domainctl.domains_config(
+    monkeypatch.setattr(nginx, "has_cert", lambda host: host != "new.example.com")
+    target = nginx.Target(TARGET)
+    text = nginx.domains_config(
         target, ["shop.example.com", "www.example.com", "new.example.com"],
         {"shop.example.com"}, "https://shop.example.com", noindex=True)
     blocks = text.split("server {")[1:]
@@ -488,13 +483,13 @@ def test_nginx_file_serves_the_primary_and_redirects_the_others(monkeypatch) -> 
 
 
 def test_configure_refuses_to_serve_a_domain_without_a_certificate(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(domainctl, "has_cert", lambda host: False)
-    with pytest.raises(domainctl.Failed, match="no certificate on this node for shop"):
-        domainctl.cmd_configure({**TARGET, "domains": ["shop.example.com"],
+    monkeypatch.setattr(nginx, "has_cert", lambda host: False)
+    with pytest.raises(_common.Failed, match="no certificate on this node for shop"):
+        nginx.cmd_configure({**TARGET, "domains": ["shop.example.com"],
                                  "serve": ["shop.example.com"],
                                  "redirect_to": "https://shop.example.com"})
-    with pytest.raises(domainctl.Refused, match="redirect_to"):
-        domainctl.cmd_configure({**TARGET, "domains": [], "serve": [],
+    with pytest.raises(_common.Refused, match="redirect_to"):
+        nginx.cmd_configure({**TARGET, "domains": [], "serve": [],
                                  "redirect_to": "https://x.example.com/$host"})
 
 
@@ -512,7 +507,7 @@ challenge/abc: 404
 Hint: The Certificate Authority failed to download the temporary challenge files.
 Some challenges have failed.
 Ask for help or search for solutions at https://community.letsencrypt.org."""
-    problem = domainctl.certbot_problem(output)
+    problem = certs.certbot_problem(output)
     assert problem.startswith("Domain: shop.example.com; Type:   unauthorized; Detail:")
     assert "404" in problem and "Hint:" in problem and "Saving debug" not in problem
 
@@ -524,18 +519,18 @@ def test_the_wp_config_flags_are_read_back(tmp_path: Path) -> None:
     (shared / "wp-config.php").write_text(
         "<?php\ndefine('WP_HOME', 'http://abc.example');\n$table_prefix = 'xy_';\n"
         "define('DISABLE_WP_CRON', true);\nfunction pressluft_capture_mail($a, $b) {}\n")
-    assert domainctl.cmd_inspect_config(target) == {
+    assert urls.cmd_inspect_config(target) == {
         "table_prefix": "xy_", "url": "http://abc.example", "quarantine": True, "cron": False}
 
 
 def test_domainctl_exit_codes_and_result_line(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(domainctl.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(domainctl.sys, "stdin", _Stdin('{"hostname": "x;y"}'))
-    assert domainctl.main(["domainctl.py", "check-dns"]) == 2
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cli.sys, "stdin", _Stdin('{"hostname": "x;y"}'))
+    assert cli.main(["domainctl", "check-dns"]) == 2
     assert "domainctl: hostname 'x;y' is not a valid host name" in capsys.readouterr().err
-    assert domainctl.main(["domainctl.py", "nope"]) == 2
-    monkeypatch.setattr(domainctl.sys, "stdin", _Stdin(json.dumps({"hostnames": []})))
-    assert domainctl.main(["domainctl.py", "expiry"]) == 0
+    assert cli.main(["domainctl", "nope"]) == 2
+    monkeypatch.setattr(cli.sys, "stdin", _Stdin(json.dumps({"hostnames": []})))
+    assert cli.main(["domainctl", "expiry"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == 'result: {"certificates": {}}'
 
 

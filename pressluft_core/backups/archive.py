@@ -66,7 +66,7 @@ async def take_backup(ctx: JobContext, env: Environment, backup_id: str) -> Back
     try:
         for stale in await upload.start():
             ctx.info(f"aborted an incomplete upload left by an earlier attempt ({stale[:12]}…)")
-        status = await ctx.stream(["python3", paths["envctl.py"], "backup-stream",
+        status = await ctx.stream(["python3", paths[common.NODE], "envctl", "backup-stream",
                                    json.dumps(data)], on_stdout=send)
         if status != 0:
             raise JobFailure("STEP_RETRYABLE", f"the backup stream on node "

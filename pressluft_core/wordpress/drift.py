@@ -3,7 +3,7 @@ a promotion would keep (protected tables and paths that changed) and what it wou
 overwrite (other tables that changed). Pure functions over the node's checksum answers, so
 the rules are tested without a node.
 
-A checksum answer (``envctl.py checksums``) is ``{"tables": {name: {"rows", "checksum"}},
+A checksum answer (``envctl checksums``) is ``{"tables": {name: {"rows", "checksum"}},
 "others": {…}, "paths": {"wp-content/uploads": {relpath: [size, mtime_ns, sha256]}}}``.
 """
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,8 +14,9 @@ import pytest
 
 from pressluft_core.clock import to_iso
 from pressluft_core.errors import ValidationError
-from pressluft_core.jobs.handlers.envctl import NODE_DIR, env_inputs, node_names
+from pressluft_core.jobs.handlers.envctl import env_inputs, node_names
 from pressluft_core.models import Environment, Job
+from pressluft_core.node.bundle import command as node_command
 from tests.security.corpus import node_state, unchanged
 from tests.wordpress.stack import Stack, mysql
 
@@ -75,7 +75,7 @@ def test_hostile_values_are_refused_naming_the_field(stack: Stack, site: Environ
 def envctl_git(env: Environment, repo: str, ref: str = "main") -> subprocess.CompletedProcess:
     data = {**env_inputs(env), "release": "20260101T000000Z-0badc0de", "repo": repo,
             "ref": ref}
-    return subprocess.run([sys.executable, str(NODE_DIR / "envctl.py"), "release-from-git"],
+    return subprocess.run([*node_command("envctl"), "release-from-git"],
                           input=json.dumps(data).encode(), capture_output=True)
 
 

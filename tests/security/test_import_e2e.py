@@ -18,17 +18,16 @@ from pathlib import Path
 import pytest
 
 from pressluft_core.jobs.handlers.envctl import (
-    NODE_DIR,
     db_password_secret,
     env_inputs,
     node_names,
 )
 from pressluft_core.models import Environment
-from pressluft_core.wordpress import search_replace
+from pressluft_core.node.bundle import command as node_command
 from tests.security.corpus import OPTIONS, archive, checksums, member, node_state, unchanged
 from tests.wordpress.stack import Stack, http_get, mysql
 
-ENVCTL = str(NODE_DIR / "envctl.py")
+ENVCTL = node_command("envctl")
 
 
 @pytest.fixture(scope="module")
@@ -107,14 +106,13 @@ def restore_unchecked(env: Environment, dump: bytes, tmp_path: Path) -> subproce
             tf.addfile(info, io.BytesIO(data))
     packed = subprocess.run(["zstd", "-q", "-c", str(plain)], capture_output=True,
                             check=True).stdout
-    data = {**env_inputs(env), "restore_id": "f0cced00", "release": "20260101T000000Z-f0cced00",
-            "replacer": search_replace.__file__, "sqlguard": str(NODE_DIR / "sqlguard.py")}
+    data = {**env_inputs(env), "restore_id": "f0cced00", "release": "20260101T000000Z-f0cced00"}
     try:
-        return subprocess.run([sys.executable, ENVCTL, "restore-stream", json.dumps(data)],
+        return subprocess.run([*ENVCTL, "restore-stream", json.dumps(data)],
                               input=packed, capture_output=True,
                               env={**os.environ, "PRESSLUFT_UNSAFE_SKIP_SQL_CHECK": "1"})
     finally:
-        subprocess.run([sys.executable, ENVCTL, "restore-finish"], input=json.dumps(data).encode(),
+        subprocess.run([*ENVCTL, "restore-finish"], input=json.dumps(data).encode(),
                        capture_output=True, check=True)
 
 
@@ -257,8 +255,8 @@ def test_a_compression_bomb_is_refused_at_the_size_limit_without_filling_the_dis
     free = os.statvfs("/var/tmp").f_bavail * os.statvfs("/var/tmp").f_frsize
     with open(bomb, "rb") as handle:
         done = subprocess.run(
-            [sys.executable, ENVCTL, "import-stage", json.dumps({
-                "import_id": "b0b0b0b0", "sqlguard": str(NODE_DIR / "sqlguard.py"),
+            [*ENVCTL, "import-stage", json.dumps({
+                "import_id": "b0b0b0b0",
                 "max_unpacked_bytes": 64 << 20})], stdin=handle, capture_output=True)
     assert done.returncode == 2
     assert b"unpacks to more than 64 MiB" in done.stderr

@@ -1,18 +1,16 @@
-"""The SQL check every imported dump passes (``pressluft_core/node/sqlguard.py``, issue 18):
+"""The SQL check every imported dump passes (``pressluft_core/node/ctl/sqlguard``, issue 18):
 each hostile statement is refused naming its line, what mysqldump adds for other databases
 is dropped with a note, and the verdict never depends on where the stream is cut."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
-from pressluft_core.jobs.handlers.envctl import NODE_DIR
-from tests.node_files import load
+from pressluft_core.node.bundle import command as node_command
+from pressluft_core.node.ctl.sqlguard import guard as sqlguard
 
-sqlguard = load("sqlguard")
 CHUNKS = (1, 3, 7, 64, 1 << 20)
 TABLE = b"CREATE TABLE `wp_options` (`option_id` bigint, `v` longtext);\n"
 
@@ -128,7 +126,7 @@ def test_mysql_replication_lines_are_dropped() -> None:
 
 
 def test_the_command_line_filter_exits_2_with_the_reason_and_writes_nothing_after_it() -> None:
-    done = subprocess.run([sys.executable, str(NODE_DIR / "sqlguard.py")],
+    done = subprocess.run(node_command("sqlguard"),
                           input=TABLE + b"GRANT ALL ON *.* TO 'x'@'%';\n" + TABLE,
                           capture_output=True)
     assert done.returncode == 2

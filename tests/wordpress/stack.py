@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from pressluft_core.app import Pressluft
-from pressluft_core.jobs.handlers.envctl import NODE_DIR, env_inputs
+from pressluft_core.jobs.handlers.envctl import env_inputs
 from pressluft_core.models import Environment, Job
+from pressluft_core.node.bundle import command as node_command
 from pressluft_core.remote.keys import ensure_control_key
 from tests.jobs.test_remote_jobs import log_text, run_job
 from tests.sshserver import REAL_SSHD_PORT, REAL_SSHD_USER, authorized_on_real_sshd
@@ -83,7 +83,7 @@ def dechunk(body: bytes) -> bytes:
 
 def remove_from_node(env: Environment) -> None:
     """Undo an environment on this machine (the test's own cleanup, as root)."""
-    subprocess.run([sys.executable, str(NODE_DIR / "envctl.py"), "remove"],
+    subprocess.run([*node_command("envctl"), "remove"],
                    input=json.dumps(env_inputs(env)).encode(), capture_output=True,
                    check=False)
 

@@ -14,7 +14,6 @@ import os
 import re
 import ssl
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -22,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from pressluft_core.jobs.handlers.envctl import NODE_DIR, env_inputs, node_names
+from pressluft_core.jobs.handlers.envctl import env_inputs, node_names
 from pressluft_core.models import Domain, Environment, Job, Release
+from pressluft_core.node.bundle import command as node_command
 from tests.wordpress.stack import Stack, http_get, mysql
 
 RUN_DIR = Path(os.environ.get("PRESSLUFT_TEST_RUN_DIR", "/tmp/pressluft-test"))
@@ -34,7 +34,6 @@ CHALLTESTSRV = os.environ.get("PRESSLUFT_TEST_CHALLTESTSRV_URL", "http://127.0.0
 RESOLVER = os.environ.get("PRESSLUFT_TEST_DNS_RESOLVER", "127.0.0.1:8053")
 HOSTS = ("shop.test", "www.shop.test", "elsewhere.test", "staging.shop.test",
          "wildcard.preview.test", "wildcard.unreachable.test")
-DOMAINCTL = NODE_DIR / "domainctl.py"
 
 
 def _pebble_root() -> str | None:
@@ -69,7 +68,7 @@ def add_a(host: str, address: str) -> None:
 
 
 def domainctl(command: str, data: dict) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, str(DOMAINCTL), command], capture_output=True,
+    return subprocess.run([*node_command("domainctl"), command], capture_output=True,
                           input=json.dumps(data).encode(), check=False)
 
 

@@ -1,4 +1,4 @@
-"""The node-side archive checks (``envctl.py safe_extract``), on crafted archives: every
+"""The node-side archive checks (envctl's ``safe_extract``), on crafted archives: every
 member that would land outside the release is refused before anything is written."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.node_files import load
-
-envctl = load("envctl")
+from pressluft_core.node.ctl._common import Refused
+from pressluft_core.node.ctl.envctl.files import safe_extract
 
 
 def make_tar(path: Path, *members: tarfile.TarInfo, data: bytes = b"x") -> Path:
@@ -45,8 +44,8 @@ def test_hostile_tar_members_are_refused_and_nothing_is_written(
     archive = make_tar(tmp_path / "deploy.tar.gz", info("themes/ok.txt"), member)
     dest = tmp_path / "dest"
     dest.mkdir()
-    with pytest.raises(envctl.Refused, match=why):
-        envctl.safe_extract(archive, dest)
+    with pytest.raises(Refused, match=why):
+        safe_extract(archive, dest)
     assert list(dest.iterdir()) == []
     assert not (tmp_path / "evil.php").exists()
 
@@ -56,7 +55,7 @@ def test_links_inside_the_release_and_plain_files_are_unpacked(tmp_path: Path) -
                        info("themes/b", tarfile.SYMTYPE, "a"))
     dest = tmp_path / "dest"
     dest.mkdir()
-    envctl.safe_extract(archive, dest)
+    safe_extract(archive, dest)
     assert (dest / "themes" / "a" / "style.css").read_bytes() == b"x"
     assert (dest / "themes" / "b").is_symlink()
 
@@ -68,15 +67,15 @@ def test_zip_traversal_and_symlinks_are_refused(tmp_path: Path) -> None:
         zf.writestr("../../evil.php", "<?php")
     dest = tmp_path / "dest"
     dest.mkdir()
-    with pytest.raises(envctl.Refused, match="outside the release"):
-        envctl.safe_extract(traversal, dest)
+    with pytest.raises(Refused, match="outside the release"):
+        safe_extract(traversal, dest)
     link = tmp_path / "l.zip"
     with zipfile.ZipFile(link, "w") as zf:
         entry = zipfile.ZipInfo("themes/link")
         entry.external_attr = (0o120777 << 16)
         zf.writestr(entry, "/etc/passwd")
-    with pytest.raises(envctl.Refused, match="symlink"):
-        envctl.safe_extract(link, dest)
+    with pytest.raises(Refused, match="symlink"):
+        safe_extract(link, dest)
     assert list(dest.iterdir()) == []
 
 
@@ -87,12 +86,12 @@ def test_a_symlink_chain_that_resolves_above_the_tree_is_refused(tmp_path: Path)
                        info("themes/e", tarfile.SYMTYPE, "d/d/../.."), info("themes/e/x"))
     dest = tmp_path / "dest"
     dest.mkdir()
-    with pytest.raises(envctl.Refused, match="links upwards"):
-        envctl.safe_extract(archive, dest)
+    with pytest.raises(Refused, match="links upwards"):
+        safe_extract(archive, dest)
     through = make_tar(tmp_path / "through.tar.gz", info("themes/d", tarfile.SYMTYPE, "sub"),
                        info("themes/d/x.php"))
-    with pytest.raises(envctl.Refused, match="through the symlink 'themes/d'"):
-        envctl.safe_extract(through, dest)
+    with pytest.raises(Refused, match="through the symlink 'themes/d'"):
+        safe_extract(through, dest)
     assert not any(dest.iterdir())
 
 
@@ -100,5 +99,5 @@ def test_a_newline_in_a_member_name_is_refused(tmp_path: Path) -> None:
     archive = make_tar(tmp_path / "nl.tar.gz", info("themes/a\nb.php"))
     dest = tmp_path / "dest"
     dest.mkdir()
-    with pytest.raises(envctl.Refused, match="control character"):
-        envctl.safe_extract(archive, dest)
+    with pytest.raises(Refused, match="control character"):
+        safe_extract(archive, dest)

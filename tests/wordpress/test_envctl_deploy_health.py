@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.wordpress.test_envctl_archives import envctl
+from pressluft_core.node.ctl._common import Refused
+from pressluft_core.node.ctl.envctl.deploy import overlay
+from pressluft_core.node.ctl.envctl.health import page_verdict
 
 PAGE = b"<!DOCTYPE html><html><head><title>Caf&eacute; &#8211; Shop</title></head></html>"
 
@@ -28,12 +30,12 @@ PAGE = b"<!DOCTYPE html><html><head><title>Caf&eacute; &#8211; Shop</title></hea
     ("000", b"", "HTTP 000"),
 ])
 def test_the_page_verdict_names_what_is_wrong(code: str, body: bytes, verdict: str) -> None:
-    found = envctl.page_verdict(code, 0.2, body, "Café - Shop", 5)
+    found = page_verdict(code, 0.2, body, "Café - Shop", 5)
     assert found == "ok" if verdict == "ok" else verdict in found
 
 
 def test_a_slow_page_is_unhealthy() -> None:
-    assert "after 6.0 s" in envctl.page_verdict("200", 6.0, PAGE, "", 5)
+    assert "after 6.0 s" in page_verdict("200", 6.0, PAGE, "", 5)
 
 
 def tree(root: Path, files: dict[str, str]) -> Path:
@@ -56,7 +58,7 @@ def test_each_theme_and_plugin_replaces_its_namesake_and_the_rest_is_kept(
     src = tree(tmp_path / "src", {"themes/shop/style.css": "new shop",
                                   "themes/acme/style.css": "acme", "plugins/tools/t.php": "",
                                   "languages/fr.mo": "fr", ".git/HEAD": "x"})
-    plan = envctl.overlay(src, building)
+    plan = overlay(src, building)
     content = building / "wp-content"
     assert (content / "themes/shop/style.css").read_text() == "new shop"
     assert (content / "themes/twentytwentythree/style.css").is_file()
@@ -72,13 +74,13 @@ def test_a_repository_that_is_one_theme_or_plugin_needs_into(tmp_path: Path,
                                                             building: Path) -> None:
     theme = tree(tmp_path / "theme", {"style.css": "/*\nTheme Name: Acme Shop\n*/",
                                       "index.php": ""})
-    with pytest.raises(envctl.Refused, match="deploy it into themes/acme-shop"):
-        envctl.overlay(theme, building)
+    with pytest.raises(Refused, match="deploy it into themes/acme-shop"):
+        overlay(theme, building)
     plugin = tree(tmp_path / "plugin", {"tools.php": "<?php\n/*\nPlugin Name: Shop Tools\n*/"})
-    with pytest.raises(envctl.Refused, match="deploy it into plugins/shop-tools"):
-        envctl.overlay(plugin, building)
-    plan = envctl.overlay(theme, building, "themes/acme")
+    with pytest.raises(Refused, match="deploy it into plugins/shop-tools"):
+        overlay(plugin, building)
+    plan = overlay(theme, building, "themes/acme")
     assert plan["added"] == ["themes/acme"]
     assert (building / "wp-content/themes/acme/style.css").is_file()
-    with pytest.raises(envctl.Refused, match="is not themes/NAME"):
-        envctl.overlay(theme, building, "../etc")
+    with pytest.raises(Refused, match="is not themes/NAME"):
+        overlay(theme, building, "../etc")

@@ -9,7 +9,6 @@ import http.server
 import io
 import json
 import subprocess
-import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -17,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pressluft_core.jobs.handlers.envctl import NODE_DIR, env_inputs, node_names
+from pressluft_core.jobs.handlers.envctl import env_inputs, node_names
 from pressluft_core.models import Environment
+from pressluft_core.node.bundle import command as node_command
 from tests.wordpress.stack import Stack, http_get, mysql
 
 
@@ -32,7 +32,7 @@ def origin_archive(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Pa
     archive = tmp_path_factory.mktemp("import") / "origin.tar.zst"
     with open(archive, "wb") as out:
         done = subprocess.run(
-            [sys.executable, str(NODE_DIR / "envctl.py"), "backup-stream",
+            [*node_command("envctl"), "backup-stream",
              json.dumps({**env_inputs(env), "scope": "full", "backup_id": "e2e"})],
             stdout=out, stderr=subprocess.PIPE, check=False)
     assert done.returncode == 0, done.stderr.decode()

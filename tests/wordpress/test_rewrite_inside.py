@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from pressluft_core.node import envctl
+from pressluft_core.node.ctl.envctl import rewrite, sqlcopy
 from pressluft_core.wordpress.search_replace import SQL_MAYBE_SERIALIZED, sql_rewrites
 from tests.wordpress.stack import mysql
 
@@ -104,8 +104,8 @@ def test_the_server_writes_what_the_replacer_writes_for_plain_values(
         mysql(f"DELETE FROM t; INSERT INTO t SELECT * FROM {source}.t", name)
     steps = sql_rewrites(pairs)
     assert steps is not None
-    needles = envctl.url_needles([list(p) for p in pairs])
-    mysql(envctl.UPDATE_SESSION + envctl.plain_update("t", ["v", "b", "s"], needles, steps,
+    needles = sqlcopy.url_needles([list(p) for p in pairs])
+    mysql(rewrite.UPDATE_SESSION + sqlcopy.plain_update("t", ["v", "b", "s"], needles, steps,
                                                       SQL_MAYBE_SERIALIZED), server)
     dump = subprocess.run(["mysqldump", "--no-create-info", "--skip-extended-insert",
                            "--replace", source, "t"], capture_output=True, check=True).stdout

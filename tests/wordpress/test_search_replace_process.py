@@ -3,7 +3,6 @@ portable to the nodes' Python, and checked against PHP's own unserialize()."""
 
 from __future__ import annotations
 
-import ast
 import base64
 import json
 import os
@@ -17,6 +16,7 @@ import pytest
 
 import pressluft_core.wordpress.search_replace as sr
 from bench._wpdump import NEW_URL, OLD_URL, generate
+from pressluft_core.node.bundle import local_copy
 from tests.wordpress.helpers import insert, ser, strings, unser, values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,9 +41,9 @@ def test_cli_rewrites_stdin_to_stdout() -> None:
     assert done.stderr == b""
 
 
-def test_cli_runs_as_a_plain_file_in_isolated_mode_like_on_a_node() -> None:
-    script = str(ROOT / "pressluft_core/wordpress/search_replace.py")
-    done = run(["--stats", *PAIR], b"http://old.example\n", [sys.executable, "-I", script])
+def test_cli_runs_from_the_node_zipapp_in_isolated_mode_like_on_a_node() -> None:
+    node = [sys.executable, "-I", local_copy(), "search-replace"]
+    done = run(["--stats", *PAIR], b"http://old.example\n", node)
     assert (done.returncode, done.stdout) == (0, b"https://new.example\n")
     assert done.stderr.startswith(b"search_replace: 1 replacement(s)\nsearch_replace: peak RSS ")
 
@@ -80,24 +80,14 @@ def test_cli_output_closed_early_exits_1(tmp_path: Path) -> None:
 
 # Portability -------------------------------------------------------------------------
 
-def test_one_stdlib_file_with_python_3_9_syntax() -> None:
-    source = Path(sr.__file__).read_text()
-    tree = ast.parse(source, feature_version=(3, 9))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
-
-
 def test_same_output_on_python_3_9_when_available(tmp_path: Path) -> None:
     py39 = shutil.which("python3.9")
     if py39 is None or subprocess.run([py39, "-c", "pass"], capture_output=True,
                                       check=False).returncode:
         pytest.skip("no working python3.9 on PATH (the 3.9 syntax check still ran)")
     dump = _mixed_dump()
-    script = str(ROOT / "pressluft_core/wordpress/search_replace.py")
-    assert run(PAIR, dump, [py39, "-I", script]).stdout == run(PAIR, dump).stdout
+    node = [py39, "-I", local_copy(), "search-replace"]
+    assert run(PAIR, dump, node).stdout == run(PAIR, dump).stdout
 
 
 # Memory ------------------------------------------------------------------------------

@@ -79,15 +79,14 @@ async def stage_backup(ctx: JobContext, env: Environment, backup: Backup) -> Non
     client = config.client()
     session = await ctx.session()
     paths = {n: await session.upload_helper(n, c) for n, c in common.HELPERS.items()}
-    data = {**common.env_inputs(env), "release": name, "restore_id": ctx.job.id[:8],
-            "replacer": paths["search_replace.py"], "sqlguard": paths["sqlguard.py"]}
+    data = {**common.env_inputs(env), "release": name, "restore_id": ctx.job.id[:8]}
     answer = bytearray()
 
     async def collect(chunk: bytes) -> None:
         answer.extend(chunk[-65536:])
 
     try:
-        status = await ctx.stream(["python3", paths["envctl.py"], "restore-stream",
+        status = await ctx.stream(["python3", paths[common.NODE], "envctl", "restore-stream",
                                    json.dumps(data)], on_stdout=collect,
                                   stdin=read_object(client, config.bucket, backup.storage_path))
     except S3_ERRORS as exc:

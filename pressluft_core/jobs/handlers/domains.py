@@ -1,8 +1,8 @@
 """``domain_add`` and ``domain_remove`` (DESIGN.md §7); the certificate jobs are in
 ``certificates``.
 
-Node-side work goes through ``domainctl.py`` (DNS check, certbot, the environment's
-domains nginx file, the URL rewrite staged into a scratch database) and ``envctl.py``
+Node-side work goes through ``domainctl`` (DNS check, certbot, the environment's
+domains nginx file, the URL rewrite staged into a scratch database) and ``envctl``
 (``restore-swap``/``-undo``/``-finish`` swap that database in with one ``RENAME TABLE``;
 ``prepare`` rewrites ``wp-config.php``; ``health``).
 
@@ -29,16 +29,16 @@ from pressluft_core.jobs.registry import job_type
 from pressluft_core.models import Domain, Environment, Node
 from pressluft_core.services.settings import effective_value
 
-DOMAINCTL = (common.NODE_DIR / "domainctl.py").read_bytes()
 ERROR_PREFIX = "domainctl: "
 
 
 async def domainctl(ctx: JobContext, command: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Run one ``domainctl.py`` command on the job's node; its ``result:`` line, parsed.
+    """Run one ``domainctl`` command (in the node zipapp) on the job's node; its
+    ``result:`` line, parsed.
     Exit 2 is bad input, exit 1 a failure; the node's sentence becomes the message."""
     session = await ctx.session()
-    path = await session.upload_helper("domainctl.py", DOMAINCTL)
-    result = await ctx.run(["python3", path, command], input=json.dumps(data).encode(),
+    path = await session.upload_helper(common.NODE, common.HELPERS[common.NODE])
+    result = await ctx.run(["python3", path, "domainctl", command], input=json.dumps(data).encode(),
                            sudo=True, ok_exit=(0, 1, 2))
     lines = result.output_tail.splitlines()
     if result.exit_status != 0:
@@ -145,12 +145,9 @@ async def swap_in_rewritten_database(ctx: JobContext, env: Environment, old_url:
                                      new_url: str, swap: dict[str, Any]) -> None:
     """The database with ``old_url`` rewritten to ``new_url`` staged beside the live one,
     then swapped in with one ``RENAME TABLE`` (``restore-undo`` with ``swap`` swaps back)."""
-    session = await ctx.session()
-    replacer = await session.upload_helper("search_replace.py",
-                                           common.HELPERS["search_replace.py"])
     await domainctl(ctx, "stage-url-rewrite", {
         "db_name": common.node_names(env.id), "restore_id": swap["restore_id"],
-        "old_url": old_url, "new_url": new_url, "replacer": replacer})
+        "old_url": old_url, "new_url": new_url})
     await common.envctl(ctx, "restore-swap", {**common.env_inputs(env), **swap})
 
 

@@ -115,20 +115,20 @@ async def stream_copy(ctx: JobContext, origin: Environment, source: Node, env: E
     helpers = {n: await reader.upload_helper(n, c) for n, c in common.HELPERS.items()}
     targets = {n: await writer.upload_helper(n, c) for n, c in common.HELPERS.items()}
     origin_inputs = common.env_inputs(origin, source)
-    staged = {**inputs, "restore_id": ctx.job.id[:8], "replacer": targets["search_replace.py"],
-              "sqlguard": targets["sqlguard.py"]}
+    staged = {**inputs, "restore_id": ctx.job.id[:8]}
     database = _Pipe(ctx, source, target, "database")
     files = _Pipe(ctx, source, target, "files")
     try:
         async with asyncio.TaskGroup() as pipes:
             pipes.create_task(database.run(
-                ["python3", helpers["envctl.py"], "dump-stream", json.dumps(origin_inputs)],
-                ["python3", targets["envctl.py"], "restore-db-stream", json.dumps(
+                ["python3", helpers[common.NODE], "envctl", "dump-stream",
+                 json.dumps(origin_inputs)],
+                ["python3", targets[common.NODE], "envctl", "restore-db-stream", json.dumps(
                     {**staged, "source_url": common.canonical_url(origin)})]))
             pipes.create_task(files.run(
-                ["python3", helpers["envctl.py"], "backup-stream", json.dumps(
+                ["python3", helpers[common.NODE], "envctl", "backup-stream", json.dumps(
                     {**origin_inputs, "scope": "files", "backup_id": None, "with_core": True})],
-                ["python3", targets["envctl.py"], "restore-stream", json.dumps(
+                ["python3", targets[common.NODE], "envctl", "restore-stream", json.dumps(
                     {**staged, "release": release, "with_core": True, "files_only": True})]))
     except BaseExceptionGroup as failed:  # the first failure, as if it came alone
         raise failed.exceptions[0] from None

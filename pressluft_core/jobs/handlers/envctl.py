@@ -1,8 +1,9 @@
-"""What the WordPress job types share: the node-side ``envctl.py`` call, the names an
+"""What the WordPress job types share: the node-side ``envctl`` call, the names an
 environment gets on its node, releases, and the health check.
 
-Every change on a node goes through ``envctl.py`` with its inputs as JSON on stdin; it is
-idempotent, so a retried step finds finished work and moves on.
+Every change on a node goes through envctl (in the node zipapp, :mod:`pressluft_core.node.ctl`)
+with its inputs as JSON on stdin; it is idempotent, so a retried step finds finished work
+and moves on.
 """
 
 from __future__ import annotations
@@ -19,15 +20,14 @@ from pressluft_core.jobs.context import JobContext
 from pressluft_core.jobs.errors import JobFailure
 from pressluft_core.jobs.registry import StepFunction
 from pressluft_core.models import Domain, Environment, Node, Release
+from pressluft_core.node import bundle
 from pressluft_core.services.settings import effective_value
-from pressluft_core.wordpress import search_replace
 
 NODE_DIR = Path(__file__).resolve().parent.parent.parent / "node"
+NODE = bundle.NAME  # envctl, domainctl, the replacer and sqlguard: ``python3 <it> TOOL …``
 HELPERS = {
-    "envctl.py": (NODE_DIR / "envctl.py").read_bytes(),
+    NODE: bundle.archive(),
     "wp_helper.php": (NODE_DIR / "wp_helper.php").read_bytes(),
-    "search_replace.py": Path(search_replace.__file__).read_bytes(),
-    "sqlguard.py": (NODE_DIR / "sqlguard.py").read_bytes(),
 }
 RESULT_PREFIX = "result: "
 RESULT_FILE_PREFIX = "result-file: "
@@ -105,14 +105,13 @@ def environment(ctx: JobContext) -> Environment:
 
 async def envctl(ctx: JobContext, command: str, data: dict[str, Any],
                  *, retryable: bool = False) -> dict[str, Any]:
-    """Run one ``envctl.py`` command on the job's node; its ``result:`` line, parsed.
+    """Run one ``envctl`` command on the job's node; its ``result:`` line, parsed.
     Exit 2 is bad input (never retried); exit 1 fails the step."""
     session = await ctx.session()
     paths = {name: await session.upload_helper(name, content)
              for name, content in HELPERS.items()}
-    data = {**data, "wp_helper": paths["wp_helper.php"], "replacer": paths["search_replace.py"],
-            "sqlguard": paths["sqlguard.py"]}
-    result = await ctx.run(["python3", paths["envctl.py"], command],
+    data = {**data, "wp_helper": paths["wp_helper.php"]}
+    result = await ctx.run(["python3", paths[NODE], "envctl", command],
                            input=json.dumps(data).encode(), sudo=True, ok_exit=(0, 1, 2))
     lines = result.output_tail.splitlines()
     if result.exit_status != 0:
@@ -125,18 +124,18 @@ async def envctl(ctx: JobContext, command: str, data: dict[str, Any],
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX):])
         if line.startswith(RESULT_FILE_PREFIX):
-            return await _take_result(ctx, paths["envctl.py"], line[len(RESULT_FILE_PREFIX):])
+            return await _take_result(ctx, paths[NODE], line[len(RESULT_FILE_PREFIX):])
     raise JobFailure("COMMAND_FAILED", f"{command} on node {ctx.node().name} gave no result")
 
 
-async def _take_result(ctx: JobContext, envctl_path: str, path: str) -> dict[str, Any]:
+async def _take_result(ctx: JobContext, node_path: str, path: str) -> dict[str, Any]:
     """A large answer (an upload manifest) fetched as bytes, kept out of the log."""
     answer = bytearray()
 
     async def keep(chunk: bytes) -> None:
         answer.extend(chunk)
 
-    status = await ctx.stream(["python3", envctl_path, "take-result",
+    status = await ctx.stream(["python3", node_path, "envctl", "take-result",
                                json.dumps({"path": path.strip()})], on_stdout=keep)
     if status != 0:
         raise JobFailure("COMMAND_FAILED", f"could not read the result file {path} on node "

@@ -54,17 +54,15 @@ async def _stage(ctx: JobContext) -> None:
     if not source.startswith(("http://", "https://")) and not Path(source).is_file():
         raise JobFailure("PRECONDITION", f"the archive {source} is gone")
     session = await ctx.session()
-    paths = {name: await session.upload_helper(name, common.HELPERS[name])
-             for name in ("envctl.py", "sqlguard.py")}
+    node = await session.upload_helper(common.NODE, common.HELPERS[common.NODE])
     said = bytearray()
 
     async def collect(chunk: bytes) -> None:
         said.extend(chunk[-65536:])
 
     try:
-        status = await ctx.stream(["python3", paths["envctl.py"], "import-stage",
-                                   json.dumps({"import_id": _import_id(ctx),
-                                               "sqlguard": paths["sqlguard.py"]})],
+        status = await ctx.stream(["python3", node, "envctl", "import-stage",
+                                   json.dumps({"import_id": _import_id(ctx)})],
                                   on_stdout=collect, stdin=archive_chunks(source))
     except OSError as exc:
         raise JobFailure("STEP_RETRYABLE", f"could not read {source}: {exc}") from None

@@ -1,0 +1,122 @@
+"""envctl's entry point: the command table, the checks every call passes (root or the
+environment's user), the ``result:`` line and the exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .._common import Failed, Refused
+from .backup import cmd_backup_estimate, cmd_backup_stream, cmd_unpack
+from .clone import cmd_clone, cmd_clone_finish
+from .deploy import cmd_extract, cmd_release_from_archive, cmd_release_from_git, cmd_update_release
+from .drift import cmd_checksums
+from .health import cmd_health
+from .importing import cmd_import_apply, cmd_import_cleanup, cmd_import_stage
+from .layout import (
+    cmd_activate,
+    cmd_core_release,
+    cmd_inspect,
+    cmd_install,
+    cmd_prepare,
+    cmd_remove,
+)
+from .promote import cmd_promote_swap, cmd_promote_tables, cmd_promote_undo, cmd_release_from_env
+from .restore import (
+    cmd_dump_stream,
+    cmd_restore_db_stream,
+    cmd_restore_finish,
+    cmd_restore_stream,
+    cmd_restore_swap,
+    cmd_restore_undo,
+)
+
+RESULT_DIR = Path("/var/tmp/pressluft-results")
+RESULT_INLINE_MAX = 4096  # the control plane keeps only the last 10 KB of output
+
+
+def print_result(result: dict) -> None:
+    """``result: {json}``; a large answer (an upload manifest) goes to a root-only file
+    that ``take-result`` hands over once, and the line says where."""
+    text = json.dumps(result)
+    if len(text) <= RESULT_INLINE_MAX:
+        print("result: " + text, flush=True)
+        return
+    RESULT_DIR.mkdir(mode=0o700, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=RESULT_DIR, suffix=".json")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    print(f"result-file: {path}", flush=True)
+
+
+def cmd_take_result(data: dict) -> None:
+    path = Path(str(data.get("path")))
+    if path.parent != RESULT_DIR or not re.fullmatch(r"tmp\w+\.json", path.name):
+        raise Refused(f"{path} is not a result file")
+    sys.stdout.buffer.write(path.read_bytes())
+    sys.stdout.flush()
+    path.unlink()
+
+
+COMMANDS = {
+    "prepare": cmd_prepare, "core-release": cmd_core_release, "install": cmd_install,
+    "activate": cmd_activate, "health": cmd_health, "inspect": cmd_inspect,
+    "checksums": cmd_checksums, "clone": cmd_clone, "clone-finish": cmd_clone_finish,
+    "release-from-git": cmd_release_from_git,
+    "release-from-archive": cmd_release_from_archive,
+    "update-release": cmd_update_release, "release-from-env": cmd_release_from_env,
+    "promote-tables": cmd_promote_tables, "promote-swap": cmd_promote_swap,
+    "promote-undo": cmd_promote_undo, "import-apply": cmd_import_apply,
+    "import-cleanup": cmd_import_cleanup,
+    "remove": cmd_remove, "backup-estimate": cmd_backup_estimate,
+    "restore-swap": cmd_restore_swap, "restore-undo": cmd_restore_undo,
+    "restore-finish": cmd_restore_finish,
+}
+# Their stdin/stdout carry the data: the input comes as the argument after the command.
+STREAM_COMMANDS = {"backup-stream": cmd_backup_stream, "restore-stream": cmd_restore_stream,
+                   "dump-stream": cmd_dump_stream, "restore-db-stream": cmd_restore_db_stream,
+                   "import-stage": cmd_import_stage, "take-result": cmd_take_result,
+                   "unpack": cmd_unpack, "extract": cmd_extract}
+AS_ENVIRONMENT_USER = {"unpack", "extract"}  # run by root through runuser, never as root
+RAW_OUTPUT = {"backup-stream", "take-result", "dump-stream"}
+
+
+def main(argv: list[str]) -> int:
+    os.environ["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    os.umask(0o022)
+    streaming = len(argv) == 3 and argv[1] in STREAM_COMMANDS
+    if not streaming and (len(argv) != 2 or argv[1] not in COMMANDS):
+        print(f"usage: pressluft-node.pyz envctl {{{'|'.join(COMMANDS)}}} < input.json\n"
+              f"       pressluft-node.pyz envctl {{{'|'.join(STREAM_COMMANDS)}}} INPUT_JSON",
+              file=sys.stderr)
+        return 2
+    if (os.geteuid() == 0) == (argv[1] in AS_ENVIRONMENT_USER):
+        print("envctl: must run as root" if os.geteuid() else
+              f"envctl: {argv[1]} must run as the environment's user", file=sys.stderr)
+        return 2
+    try:
+        data = json.loads(argv[2] if streaming else (sys.stdin.read() or "{}"))
+        if not isinstance(data, dict):
+            raise Refused("input must be a JSON object")
+        if argv[1] in RAW_OUTPUT:  # stdout is the data: no result line after it
+            STREAM_COMMANDS[argv[1]](data)
+            return 0
+        command = STREAM_COMMANDS[argv[1]] if streaming else COMMANDS[argv[1]]
+        result = command(data)
+    except Refused as exc:
+        print(f"envctl: {exc}", file=sys.stderr)
+        return 2
+    except (Failed, OSError, subprocess.SubprocessError, tarfile.TarError,
+            zipfile.BadZipFile, ValueError, KeyError) as exc:
+        print(f"envctl: {exc}", file=sys.stderr)
+        return 1
+    print_result(result)
+    return 0
