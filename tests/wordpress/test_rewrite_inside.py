@@ -90,7 +90,7 @@ def left_for_replacer(database: str, pairs: list[tuple[str, str]]) -> list[list[
         count = " + ".join(f"(LENGTH({column}) - LENGTH(REPLACE({column}, '{h}', ''))) "
                            f"DIV {len(h)}" for h in hosts)
         return (f"({column} REGEXP {pattern} OR ({count}) * LENGTH({column}) > "
-                f"{envctl.INSIDE_WORK_LIMIT})")
+                f"{sqlcopy.INSIDE_WORK_LIMIT})")
     return [[flag == "1" for flag in line.split("\t")] for line in mysql(
         f"SELECT {left('v')}, {left('b')}, {left('s')} FROM t ORDER BY id",
         database).splitlines()]

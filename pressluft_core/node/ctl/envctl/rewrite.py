@@ -19,6 +19,7 @@ from .sqlcopy import (
     create_statement,
     holding,
     ident,
+    left_for_replacer,
     plain_update,
     reading,
     tablespace_tables,
@@ -133,7 +134,8 @@ def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
         return
     steps = sql_rewrites([(old, new) for old, new in pairs])
     serialized = SQL_MAYBE_SERIALIZED if steps else None
-    conditions = {t: holding(c, needles, serialized) for t, c in texts.items()}
+    left = left_for_replacer(serialized, needles) if serialized else None
+    conditions = {t: holding(c, needles, left) for t, c in texts.items()}
     # The rows the replacer takes are counted (read-only, a snapshot of its own) while
     # the server rewrites the plain values of others: no value is in both sets.
     counting = start_script(client, "".join(
@@ -170,16 +172,20 @@ def update_plain_values(texts: dict[str, list[str]], shapes: dict[str, dict],
         sessions[lightest].append(table)
         loads[lightest] += shapes[table]["bytes"] + 1
     running = [start_script(client, UPDATE_SESSION + "".join(
-        f"SELECT {sql_string(t)};\n" + plain_update(t, texts[t], needles, steps, serialized)
-        for t in tables)) for tables in sessions if tables]
+        plain_update(t, texts[t], needles, steps, serialized) for t in tables))
+        for tables in sessions if tables]
     outputs = [proc.communicate() for proc in running]
     updated: dict[str, int] = {}
     for proc, (out, err) in zip(running, outputs, strict=True):
         if proc.returncode != 0:
             raise Failed("rewriting URLs inside MariaDB failed: "
                          + err.decode(errors="replace")[-1500:])
-        lines = out.decode().splitlines()
-        updated.update((lines[i], int(lines[i + 1])) for i in range(0, len(lines) - 1, 2))
+        for line in out.decode().splitlines():
+            table, rows, warnings = line.rsplit("\t", 2)
+            if int(warnings):
+                raise Failed(f"rewriting URLs inside MariaDB left {warnings} warning(s) on "
+                             f"table {table}: a value may not have been rewritten")
+            updated[table] = int(rows)
     return updated
 
 
