@@ -82,3 +82,12 @@ def test_every_file_of_the_node_package_stays_under_400_lines() -> None:
     long = {str(path.relative_to(bundle.SOURCE)): len(path.read_text().splitlines())
             for path in bundle.SOURCE.rglob("*.py")}
     assert {name: lines for name, lines in long.items() if lines >= 400} == {}
+
+
+def test_every_envctl_command_names_a_function_it_imports_on_demand() -> None:
+    from pressluft_core.node.ctl.envctl import cli
+
+    for table in (cli.COMMANDS, cli.STREAM_COMMANDS):
+        for name, where in table.items():
+            assert callable(cli.command_named(where)), name
+    assert set(cli.RAW_OUTPUT) | set(cli.AS_ENVIRONMENT_USER) <= set(cli.STREAM_COMMANDS)
