@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS wp_wc_order_stats (
 # envctl's progress lines in a same-node clone, in the order they come: the database is
 # copied inside MariaDB and its URLs rewritten while cp copies code and uploads.
 COPY_PHASES = ((r"copied \d+ tables", "copy: tables inside MariaDB"),
-               ("URLs rewritten in", "copy: URL rewrite"),
+               ("URLs rewritten:", "copy: URL rewrite"),
                ("copied code", "copy: code (waited for)"),
                ("copied uploads", "copy: uploads (waited for)"),
                ("database ", "copy: database done"),

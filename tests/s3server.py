@@ -3,6 +3,7 @@ a loopback port (not an in-process mock), so failures look like a real endpoint'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -47,9 +48,19 @@ class S3Server:
             core.settings.set(token, key, value)
         return name
 
+    def rss_mib(self) -> float:
+        """The moto process's resident memory (it keeps every object in memory)."""
+        with open(f"/proc/{self.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[S3Server]:
+    """moto's server mode in a process of its own on a loopback port, stopped when the
+    block ends (the tests' fixture and the benchmarks both start it here)."""
     port = _free_port()
     env = dict(os.environ, AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
@@ -69,4 +80,14 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{port}", process)
     finally:
         process.terminate()
-        process.wait(10)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with moto_server() as server:
+        yield server

@@ -133,8 +133,7 @@ def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
     if not texts:
         return
     steps = sql_rewrites([(old, new) for old, new in pairs])
-    serialized = SQL_MAYBE_SERIALIZED if steps else None
-    left = left_for_replacer(serialized, needles) if serialized else None
+    left = left_for_replacer(SQL_MAYBE_SERIALIZED, needles) if steps else None
     conditions = {t: holding(c, needles, left) for t, c in texts.items()}
     # The rows the replacer takes are counted (read-only, a snapshot of its own) while
     # the server rewrites the plain values of others: no value is in both sets.
@@ -142,8 +141,8 @@ def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
         f"SELECT {sql_string(t)}, COUNT(*) FROM {ident(t)} WHERE {c};\n"
         for t, c in conditions.items()))
     try:
-        updated = update_plain_values(texts, shapes, needles, steps, serialized, client) \
-            if steps and serialized else {}
+        updated = update_plain_values(texts, shapes, needles, steps, SQL_MAYBE_SERIALIZED,
+                                      client) if steps else {}
     finally:
         counted, count_err = counting.communicate()
     if counting.returncode != 0:
@@ -155,8 +154,9 @@ def rewrite_rows(database: str, tables: list[str], shapes: dict[str, dict],
     if matching:
         replace_rows(database, matching, conditions, pairs, replacer, target, client)
     inside = sum(updated.values())
-    say(f"URLs rewritten in {inside + sum(rows.values())} rows ({inside} inside MariaDB, "
-        f"{sum(rows.values())} through the replacer) of "
+    # A row may be in both counts: its plain values changed inside, its serialized ones not.
+    say(f"URLs rewritten: {inside} rows changed inside MariaDB, {sum(rows.values())} rows "
+        f"through the replacer, in "
         f"{len(set(matching) | {t for t, n in updated.items() if n})} tables")
 
 
